@@ -1,0 +1,75 @@
+/*
+ * limits.h: every named maximum in cairn, each with why it is what it is and
+ * what happens when it is reached.  Runtime-configurable limits have their
+ * default here and their setting in the config table.
+ */
+#ifndef CAIRN_CORE_LIMITS_H
+#define CAIRN_CORE_LIMITS_H
+
+#include <stdint.h>
+
+/* --- client protocol (defaults match Redis so clients behave the same) --- */
+
+/* proto-max-bulk-len: largest bulk string a client may send.  Over it: the
+ * client gets "-ERR Protocol error: invalid bulk length" and is closed. */
+#define CAIRN_PROTO_BULK_LEN_MAX_DEFAULT (512ull * 1024 * 1024)
+
+/* Most arguments in one multibulk command; over it: protocol error, close. */
+#define CAIRN_PROTO_ARGC_MAX (1024 * 1024)
+
+/* Longest inline command line (Redis: 64 KiB); over it: protocol error. */
+#define CAIRN_PROTO_INLINE_LEN_MAX (64 * 1024)
+
+/* client-query-buffer-limit: bytes of one client's unprocessed input.  Over
+ * it: the client is closed and the event is logged. */
+#define CAIRN_QUERY_BUF_MAX_DEFAULT (1024ull * 1024 * 1024)
+
+/* Output buffer hard limit for a normal client that does not read its
+ * replies (client-output-buffer-limit normal, here on by default): past it
+ * the client is disconnected rather than growing memory without bound. */
+#define CAIRN_OUTPUT_BUF_MAX_DEFAULT (256ull * 1024 * 1024)
+
+/* maxclients default, as Redis; over it: "-ERR max number of clients
+ * reached" and close. */
+#define CAIRN_CLIENTS_MAX_DEFAULT 10000
+
+/* Longest CLIENT SETNAME / SETINFO value we keep. */
+#define CAIRN_CLIENT_NAME_LEN_MAX 1024
+
+/* Largest config file we read; a larger one is a configuration error. */
+#define CAIRN_CONFIG_FILE_SIZE_MAX (1024 * 1024)
+
+/* --- cache engine --- */
+
+/* SELECT 0..CAIRN_DB_COUNT-1, as Redis's default "databases 16". */
+#define CAIRN_DB_COUNT 16
+
+/* Keys examined per call of the active expiry cycle before checking the CPU
+ * budget again. */
+#define CAIRN_EXPIRE_SAMPLE_KEYS 20
+
+/* Keys sampled for approximated LRU/LFU/TTL eviction (maxmemory-samples). */
+#define CAIRN_EVICT_SAMPLES_DEFAULT 5
+
+/* Longest string value (Redis's 512 MB); SETRANGE/APPEND past it: error. */
+#define CAIRN_STRING_LEN_MAX (512ull * 1024 * 1024)
+
+/* SCAN COUNT upper bound per call, so one call cannot stall the loop. */
+#define CAIRN_SCAN_COUNT_MAX 100000
+
+/* --- replication (raft) --- */
+
+/* Entries and bytes in flight to one follower before we wait for acks. */
+#define CAIRN_RAFT_INFLIGHT_MSGS_MAX 256
+#define CAIRN_RAFT_INFLIGHT_BYTES_MAX (16u * 1024 * 1024)
+
+/* Largest single log entry a proposal may carry; over it: CAIRN_ETOOBIG. */
+#define CAIRN_RAFT_ENTRY_SIZE_MAX (64u * 1024 * 1024)
+
+/* Largest encoded peer message accepted from the wire. */
+#define CAIRN_RAFT_MSG_SIZE_MAX (128u * 1024 * 1024)
+
+/* Voters plus learners in one group. */
+#define CAIRN_RAFT_MEMBERS_MAX 16
+
+#endif
