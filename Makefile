@@ -16,8 +16,8 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
 CMAKE_FLAGS := -DCAIRN_WERROR=$(WERROR)
 
-.PHONY: all build run test deps unit integration asan fuzz-smoke fuzz \
-        coverage bench clean
+.PHONY: all build run test deps unit integration asan fuzz-build fuzz-smoke \
+        fuzz coverage bench clean
 
 all: build
 
@@ -59,10 +59,11 @@ coverage: deps
 	@scripts/coverage.sh build-cov
 
 test: build
-	@scripts/test.sh
+	@WERROR=$(WERROR) JOBS=$(JOBS) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/test.sh
 
 bench: build
 	@bench/vs-redis
+	@if [ -x build/bench_raft_core ]; then bench/raft-core; fi
 
 clean:
 	rm -rf build build-asan build-fuzz build-cov
