@@ -72,4 +72,45 @@
 /* Voters plus learners in one group. */
 #define CAIRN_RAFT_MEMBERS_MAX 16
 
+/* --- node, sessions and the libuv binding --- */
+
+/* Bytes read from a socket per read call, into one buffer shared by all
+ * connections (the loop is single-threaded).  Larger pipelines simply take
+ * several reads. */
+#define CAIRN_IO_READ_CHUNK (64 * 1024)
+
+/* Capacity of a connection's write buffer kept after a burst; above it the
+ * memory is returned once the buffer drains. */
+#define CAIRN_IO_WRITE_BUF_KEEP (1024 * 1024)
+
+/* Replies a session collects before handing them to the socket mid-batch, so
+ * a long pipeline does not hold a huge reply buffer. */
+#define CAIRN_SESSION_FLUSH_BYTES (64 * 1024)
+
+/* Output queued in the socket layer past which a session stops executing
+ * commands and stops reading (backpressure) until the queue drains. */
+#define CAIRN_SESSION_PAUSE_BYTES (4 * 1024 * 1024)
+
+/* Query buffer capacity an idle session keeps; the rest is released by cron. */
+#define CAIRN_SESSION_QUERY_BUF_KEEP (32 * 1024)
+
+/* Rounds of the active expiry cycle per cron tick, on top of its CPU budget,
+ * so a stalled clock cannot make the loop unbounded. */
+#define CAIRN_CRON_EXPIRE_ROUNDS_MAX 10000
+
+/* Addresses one "bind" directive may list. */
+#define CAIRN_BIND_ADDRS_MAX 16
+
+/* --- client protocol, added with src/resp --- */
+
+/* Before AUTH (when a password is required), Redis refuses commands with more
+ * arguments or longer bulks than these, so an unauthenticated client cannot
+ * make the server buffer much: protocol error, close. */
+#define CAIRN_PROTO_UNAUTH_ARGC_MAX 10
+#define CAIRN_PROTO_UNAUTH_BULK_LEN_MAX 16384
+
+/* Argument slots a parser keeps between commands; a bigger array (left by a
+ * command with many arguments) is freed before the next command. */
+#define CAIRN_PROTO_ARGS_KEEP 1024
+
 #endif
