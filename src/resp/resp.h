@@ -7,12 +7,15 @@
  * buffer (so the buffer may be reallocated between calls).  The parser keeps
  * its progress across calls, so a 100 MB bulk arriving in 16 KB reads is
  * scanned once, not once per read.  No recursion; every length is bounded by
- * struct resp_limits.
+ * struct resp_limits.  It accepts and refuses exactly what Redis 7.0 does,
+ * with Redis's error texts (docs/design/resp.md lists the few deliberate
+ * differences).
  *
  * Reply writer: appends encoded replies to a struct buf, choosing RESP2 or
- * RESP3 encodings by the connection's protocol version.  An append that fails
- * (buffer limit or allocation) sets w->failed; the owner then closes the
- * connection, so command code need not check every call.
+ * RESP3 encodings by the connection's protocol version.  Each reply element
+ * is appended whole or not at all.  An append that fails (buffer limit or
+ * allocation) sets w->failed and every later append is skipped; the owner
+ * then closes the connection, so command code need not check every call.
  */
 #ifndef CAIRN_RESP_RESP_H
 #define CAIRN_RESP_RESP_H
@@ -52,13 +55,22 @@ struct resp_parser {
     /* Bytes of the buffer the complete command occupied. */
     size_t consumed;
     /* Protocol error text after RESP_PARSE_ERROR, without the "ERR " prefix,
-     * e.g. "Protocol error: invalid bulk length". */
+     * e.g. "Protocol error: invalid bulk length".  Never contains CR or LF. */
     const char *error;
+    /* Set by the owner while the connection has not authenticated (and a
+     * password is required): Redis's pre-AUTH limits then apply, more than
+     * CAIRN_PROTO_UNAUTH_ARGC_MAX arguments or a bulk longer than
+     * CAIRN_PROTO_UNAUTH_BULK_LEN_MAX is a protocol error.  May change between
+     * calls. */
+    bool unauthenticated;
     /* Private progress across calls. */
     int state;
-    size_t pos;
-    int64_t multibulk_len;
+    size_t pos;           /* start of the line or bulk being parsed */
+    size_t scan;          /* bytes of that line already searched */
+    bool line_nul;        /* the line holds a NUL: it never completes */
+    int64_t multibulk_len; /* bulks still to come */
     int64_t bulk_len;
+    char error_buf[48];   /* for the one formatted error text */
 };
 
 void resp_parser_init(struct resp_parser *p, const struct resp_limits *limits);
@@ -69,15 +81,28 @@ void resp_parser_reset(struct resp_parser *p);
 /*
  * Parses the next command at the start of buf[0..len).  buf must start at the
  * same byte as in the previous call that returned RESP_PARSE_NEED_MORE (the
- * caller only appended).  On RESP_PARSE_OK the command is p->args[0..argc)
- * (argc may be 0 for an empty inline line; skip it) and p->consumed bytes
- * may be dropped from the front of buf.  On RESP_PARSE_ERROR p->error says
- * why; the connection should answer "-ERR <error>" and close.
- * Returns CAIRN_ENOMEM-safe: allocation failure of the args array is reported
- * as RESP_PARSE_ERROR with error "out of memory".
+ * caller only appended; len never shrinks).  On RESP_PARSE_OK the command is
+ * p->args[0..argc) (argc may be 0 for an empty inline line or "*0"; skip it)
+ * and p->consumed bytes may be dropped from the front of buf; the next call
+ * starts a new command at buf[0].  On RESP_PARSE_ERROR p->error says why; the
+ * connection should answer "-ERR <error>" and close.  The error is sticky
+ * until resp_parser_reset().
+ *
+ * buf is not const for one reason: an inline argument written with quotes or
+ * escapes ("a\x41b") is decoded in place, inside the bytes of its own line
+ * (the decoded form is never longer).  Nothing else is ever written, and
+ * nothing outside the line of the returned command.
+ *
+ * Allocation failure of the args array is reported as RESP_PARSE_ERROR with
+ * error "out of memory".
  */
-enum resp_parse_result resp_parse(struct resp_parser *p, const char *buf,
+enum resp_parse_result resp_parse(struct resp_parser *p, char *buf,
                                   size_t len);
+
+/* While a bulk is incomplete, the buffer length at which it will be complete
+ * (so the caller can reserve it once, as Redis does for big arguments);
+ * otherwise 0. */
+size_t resp_parser_bytes_wanted(const struct resp_parser *p);
 
 /* ---- reply writer ---- */
 
