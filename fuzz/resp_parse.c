@@ -67,7 +67,7 @@ static void record_command(struct run *r)
         CHECK(p->args[i].off <= p->consumed);
         CHECK(p->args[i].len <= p->consumed - p->args[i].off);
         mix(r, &p->args[i].len, sizeof(p->args[i].len));
-        mix(r, r->in.data + p->args[i].off, p->args[i].len);
+        mix(r, resp_parser_arg(p, r->in.data, i), p->args[i].len);
     }
     r->commands++;
 }

@@ -8,7 +8,9 @@
  * Invariants (checked with ASSERT on every call):
  *   - a command always starts at buf[0]; pos <= scan <= len;
  *   - state ST_BULK_DATA means bulk_len >= 0 and pos is the first data byte;
- *   - argc <= args_cap, and every returned arg lies inside buf[0..consumed).
+ *   - argc <= args_cap, and every returned arg lies inside buf[0..consumed)
+ *     (or, for a quoted inline line, at the same place in p->decoded);
+ *   - buf is never written.
  *
  * Usage profile: the hot path is many small pipelined multibulk commands.
  * Per command it costs one memchr per header line, one integer parse per
@@ -76,6 +78,8 @@ void resp_parser_init(struct resp_parser *p, const struct resp_limits *limits)
 
 void resp_parser_free(struct resp_parser *p)
 {
+    cairn_free(p->decoded);
+    p->decoded = NULL;
     cairn_free(p->args);
     p->args = NULL;
     p->args_cap = 0;
@@ -84,6 +88,8 @@ void resp_parser_free(struct resp_parser *p)
 
 void resp_parser_reset(struct resp_parser *p)
 {
+    cairn_free(p->decoded);
+    p->decoded = NULL;
     p->argc = 0;
     p->consumed = 0;
     p->error = NULL;
@@ -305,119 +311,137 @@ static inline unsigned hex_val(unsigned char c)
     return (unsigned)((c | 0x20) - 'a' + 10);
 }
 
+/* Cursor over one inline line src[0..n).  Decoded bytes go to dst at the
+ * write offset w, which never passes the read offset r (quotes and escapes
+ * only shrink a word), so every word keeps its line position.  dst is NULL
+ * for a line without quotes: its words are the line's own bytes. */
+struct words {
+    const char *src;
+    size_t n;
+    char *dst;
+    size_t r;
+    size_t w;
+};
+
 /* Byte i of the line, or 0 past its end (the line is NUL-free, so 0 plays the
  * role of the C string terminator Redis's splitter relies on). */
-static inline unsigned char at(const char *line, size_t n, size_t i)
+static inline unsigned char at(const struct words *ws, size_t i)
 {
-    return i < n ? (unsigned char)line[i] : 0;
+    return i < ws->n ? (unsigned char)ws->src[i] : 0;
 }
 
-/* One double-quoted step at line[*r]; appends to line[*w].  Returns 1 when
- * the closing quote was consumed, 0 to go on, -1 on unbalanced quotes. */
-static int dquote_step(char *line, size_t n, size_t *r, size_t *w)
+static inline void emit(struct words *ws, unsigned char c)
 {
-    unsigned char c = at(line, n, *r);
-    if (c == '\\' && at(line, n, *r + 1) == 'x' && is_hex(at(line, n, *r + 2)) &&
-        is_hex(at(line, n, *r + 3))) {
-        line[(*w)++] = (char)(hex_val(at(line, n, *r + 2)) * 16 +
-                              hex_val(at(line, n, *r + 3)));
-        *r += 4;
+    ASSERT(ws->w < ws->r || (ws->w == ws->r && ws->dst == NULL));
+    if (ws->dst != NULL)
+        ws->dst[ws->w] = (char)c;
+    ws->w++;
+}
+
+/* One double-quoted step at src[r].  Returns 1 when the closing quote was
+ * consumed, 0 to go on, -1 on unbalanced quotes. */
+static int dquote_step(struct words *ws)
+{
+    unsigned char c = at(ws, ws->r), e = at(ws, ws->r + 1);
+    if (c == '\\' && e == 'x' && is_hex(at(ws, ws->r + 2)) &&
+        is_hex(at(ws, ws->r + 3))) {
+        unsigned hi = hex_val(at(ws, ws->r + 2)), lo = hex_val(at(ws, ws->r + 3));
+        ws->r += 4;
+        emit(ws, (unsigned char)(hi * 16 + lo));
         return 0;
     }
-    if (c == '\\' && at(line, n, *r + 1) != 0) {
-        unsigned char e = at(line, n, *r + 1);
-        char out = e == 'n'   ? '\n'
-                   : e == 'r' ? '\r'
-                   : e == 't' ? '\t'
-                   : e == 'b' ? '\b'
-                   : e == 'a' ? '\a'
-                              : (char)e;
-        line[(*w)++] = out;
-        *r += 2;
+    if (c == '\\' && e != 0) {
+        ws->r += 2;
+        emit(ws, e == 'n'   ? '\n'
+                 : e == 'r' ? '\r'
+                 : e == 't' ? '\t'
+                 : e == 'b' ? '\b'
+                 : e == 'a' ? '\a'
+                            : e);
         return 0;
     }
     if (c == '"') {
-        unsigned char next = at(line, n, *r + 1);
-        if (next != 0 && !is_space(next))
+        if (e != 0 && !is_space(e))
             return -1; /* a closing quote must end the word */
-        *r += 1;
+        ws->r += 1;
         return 1;
     }
     if (c == 0)
         return -1;
-    line[(*w)++] = (char)c;
-    *r += 1;
+    ws->r += 1;
+    emit(ws, c);
     return 0;
 }
 
 /* Single-quoted step: only \' is an escape. */
-static int squote_step(char *line, size_t n, size_t *r, size_t *w)
+static int squote_step(struct words *ws)
 {
-    unsigned char c = at(line, n, *r);
-    if (c == '\\' && at(line, n, *r + 1) == '\'') {
-        line[(*w)++] = '\'';
-        *r += 2;
+    unsigned char c = at(ws, ws->r), e = at(ws, ws->r + 1);
+    if (c == '\\' && e == '\'') {
+        ws->r += 2;
+        emit(ws, '\'');
         return 0;
     }
     if (c == '\'') {
-        unsigned char next = at(line, n, *r + 1);
-        if (next != 0 && !is_space(next))
+        if (e != 0 && !is_space(e))
             return -1;
-        *r += 1;
+        ws->r += 1;
         return 1;
     }
     if (c == 0)
         return -1;
-    line[(*w)++] = (char)c;
-    *r += 1;
+    ws->r += 1;
+    emit(ws, c);
     return 0;
 }
 
-/* Reads one word starting at line[*r] (not a space) and decodes it in place
- * at its own start.  Returns the decoded length or -1 on unbalanced quotes.
- * The write cursor never passes the read cursor: quotes and escapes only
- * shrink a word. */
-static long word_read(char *line, size_t n, size_t *r)
+/* Reads the word starting at src[r] (not a space).  Returns its decoded
+ * length or -1 on unbalanced quotes. */
+static long word_read(struct words *ws)
 {
-    size_t start = *r, w = *r;
+    size_t start = ws->r;
+    ws->w = ws->r;
     int quote = 0; /* 0, '"' or '\'' */
     for (;;) {
-        ASSERT(w <= *r);
         if (quote != 0) {
-            int s = quote == '"' ? dquote_step(line, n, r, &w)
-                                 : squote_step(line, n, r, &w);
+            int s = quote == '"' ? dquote_step(ws) : squote_step(ws);
             if (s < 0)
                 return -1;
             if (s > 0)
                 break;
             continue;
         }
-        unsigned char c = at(line, n, *r);
+        unsigned char c = at(ws, ws->r);
         if (c == 0 || c == ' ' || c == '\n' || c == '\r' || c == '\t')
             break; /* the separator itself is skipped by the caller */
+        ws->r += 1;
         if (c == '"' || c == '\'')
             quote = c;
-        else if (w != *r)
-            line[w++] = (char)c;
         else
-            w++;
-        *r += 1;
+            emit(ws, c);
     }
-    return (long)(w - start);
+    return (long)(ws->w - start);
 }
 
-/* Splits the line buf[0..n) into words like Redis's sdssplitargs. */
-static enum resp_parse_result split_inline(struct resp_parser *p, char *buf,
-                                           size_t n)
+/* Splits the line buf[0..n) into words like Redis's sdssplitargs.  A line
+ * with quotes is decoded into p->decoded (same offsets as in the line). */
+static enum resp_parse_result split_inline(struct resp_parser *p,
+                                           const char *buf, size_t n)
 {
-    size_t r = 0;
+    struct words ws = {.src = buf, .n = n, .dst = NULL, .r = 0, .w = 0};
+    if (memchr(buf, '"', n) != NULL || memchr(buf, '\'', n) != NULL) {
+        p->decoded = cairn_malloc(n);
+        if (p->decoded == NULL)
+            return fail(p, ERR_NOMEM);
+        ws.dst = p->decoded;
+    }
     for (;;) {
-        while (r < n && is_space((unsigned char)buf[r]))
-            r++;
-        if (r >= n)
+        while (ws.r < n && is_space((unsigned char)buf[ws.r]))
+            ws.r++;
+        if (ws.r >= n)
             return RESP_PARSE_OK;
-        size_t start = r;
-        long wlen = word_read(buf, n, &r);
+        size_t start = ws.r;
+        long wlen = word_read(&ws);
         if (wlen < 0)
             return fail(p, ERR_QUOTES);
         if (p->argc >= p->limits.argc_max)
@@ -427,8 +451,8 @@ static enum resp_parse_result split_inline(struct resp_parser *p, char *buf,
     }
 }
 
-static enum resp_parse_result parse_inline(struct resp_parser *p, char *buf,
-                                           size_t len)
+static enum resp_parse_result parse_inline(struct resp_parser *p,
+                                           const char *buf, size_t len)
 {
     size_t nl = p->line_nul ? SIZE_MAX : line_find(p, buf, len, '\n');
     if (nl != SIZE_MAX && line_has_nul(p, buf, nl))
@@ -446,7 +470,15 @@ static enum resp_parse_result parse_inline(struct resp_parser *p, char *buf,
     return complete(p, nl + 1);
 }
 
-enum resp_parse_result resp_parse(struct resp_parser *p, char *buf, size_t len)
+const char *resp_parser_arg(const struct resp_parser *p, const char *buf,
+                            size_t i)
+{
+    ASSERT(i < p->argc);
+    return (p->decoded != NULL ? p->decoded : buf) + p->args[i].off;
+}
+
+enum resp_parse_result resp_parse(struct resp_parser *p, const char *buf,
+                                  size_t len)
 {
     ASSERT(buf != NULL || len == 0);
     if (p->state == ST_ERROR)

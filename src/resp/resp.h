@@ -35,8 +35,12 @@ struct resp_limits {
 /* Fills the Redis defaults from core/limits.h. */
 void resp_limits_default(struct resp_limits *l);
 
+/* Where an argument's bytes are: use resp_parser_arg() to get a pointer.
+ * off is an offset into the caller's buffer, except for the words of an
+ * inline command that has quotes, which are decoded into a buffer of the
+ * parser (the same offset there). */
 struct resp_arg {
-    size_t off; /* offset of the first byte in the caller's buffer */
+    size_t off;
     size_t len;
 };
 
@@ -71,6 +75,7 @@ struct resp_parser {
     int64_t multibulk_len; /* bulks still to come */
     int64_t bulk_len;
     char error_buf[48];   /* for the one formatted error text */
+    char *decoded;        /* decoded words of a quoted inline line, or NULL */
 };
 
 void resp_parser_init(struct resp_parser *p, const struct resp_limits *limits);
@@ -82,22 +87,24 @@ void resp_parser_reset(struct resp_parser *p);
  * Parses the next command at the start of buf[0..len).  buf must start at the
  * same byte as in the previous call that returned RESP_PARSE_NEED_MORE (the
  * caller only appended; len never shrinks).  On RESP_PARSE_OK the command is
- * p->args[0..argc) (argc may be 0 for an empty inline line or "*0"; skip it)
- * and p->consumed bytes may be dropped from the front of buf; the next call
- * starts a new command at buf[0].  On RESP_PARSE_ERROR p->error says why; the
- * connection should answer "-ERR <error>" and close.  The error is sticky
- * until resp_parser_reset().
+ * p->args[0..argc) (argc may be 0 for an empty inline line or "*0"; skip it);
+ * the bytes of argument i are at resp_parser_arg(p, buf, i).  p->consumed
+ * bytes may then be dropped from the front of buf; the next call starts a new
+ * command at buf[0].  On RESP_PARSE_ERROR p->error says why; the connection
+ * should answer "-ERR <error>" and close.  The error is sticky until
+ * resp_parser_reset().  buf is never written.
  *
- * buf is not const for one reason: an inline argument written with quotes or
- * escapes ("a\x41b") is decoded in place, inside the bytes of its own line
- * (the decoded form is never longer).  Nothing else is ever written, and
- * nothing outside the line of the returned command.
- *
- * Allocation failure of the args array is reported as RESP_PARSE_ERROR with
- * error "out of memory".
+ * Allocation failure (args array, decoded inline words) is reported as
+ * RESP_PARSE_ERROR with error "out of memory".
  */
-enum resp_parse_result resp_parse(struct resp_parser *p, char *buf,
+enum resp_parse_result resp_parse(struct resp_parser *p, const char *buf,
                                   size_t len);
+
+/* The bytes of argument i (< argc) of the command just parsed from buf
+ * (valid until the next call).  Usually buf + args[i].off; the decoded copy
+ * for an inline command with quotes (the inline word "a\\x41b" is aAb). */
+const char *resp_parser_arg(const struct resp_parser *p, const char *buf,
+                            size_t i);
 
 /* While a bulk is incomplete, the buffer length at which it will be complete
  * (so the caller can reserve it once, as Redis does for big arguments);

@@ -57,7 +57,8 @@ static void log_command(struct feeder *f)
         assert_true(a->off <= p->consumed);
         assert_true(a->len <= p->consumed - a->off);
         assert_int_equal(buf_printf(&f->log, "%zu:", a->len), 0);
-        assert_int_equal(buf_append(&f->log, f->in.data + a->off, a->len), 0);
+        const char *bytes = resp_parser_arg(p, f->in.data, i);
+        assert_int_equal(buf_append(&f->log, bytes, a->len), 0);
         assert_int_equal(buf_append(&f->log, ",", 1), 0);
     }
     assert_int_equal(buf_append(&f->log, ";", 1), 0);
@@ -133,7 +134,7 @@ static void expect_transcript(const char *input, size_t len, const char *want,
 static void multibulk_command_parses(void **state)
 {
     (void)state;
-    char in[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
+    const char in[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
     struct resp_parser p;
     resp_parser_init(&p, NULL);
     assert_int_equal(resp_parse(&p, in, sizeof(in) - 1), RESP_PARSE_OK);
@@ -216,17 +217,43 @@ static void inline_unbalanced_quotes_are_refused(void **state)
                                  "request"));
 }
 
-static void inline_decoding_stays_inside_its_line(void **state)
+static void inline_decoding_leaves_the_buffer_alone(void **state)
 {
     (void)state;
-    char in[] = "ECHO \"a\\x42\" next\r\nREST";
+    const char in[] = "ECHO \"a\\x42\" next\r\nREST";
+    char copy[sizeof(in)];
+    memcpy(copy, in, sizeof(in));
     struct resp_parser p;
     resp_parser_init(&p, NULL);
     assert_int_equal(resp_parse(&p, in, sizeof(in) - 1), RESP_PARSE_OK);
     assert_int_equal(p.argc, 3);
-    assert_memory_equal(in + p.args[1].off, "aB", 2);
     assert_int_equal(p.args[1].len, 2);
+    assert_memory_equal(resp_parser_arg(&p, in, 0), "ECHO", 4);
+    assert_memory_equal(resp_parser_arg(&p, in, 1), "aB", 2);
+    assert_memory_equal(resp_parser_arg(&p, in, 2), "next", 4);
+    assert_memory_equal(in, copy, sizeof(in));
     assert_memory_equal(in + p.consumed, "REST", 4);
+    /* Without quotes the words are the buffer's own bytes. */
+    const char plain[] = "GET key\r\n";
+    assert_int_equal(resp_parse(&p, plain, sizeof(plain) - 1), RESP_PARSE_OK);
+    assert_ptr_equal(resp_parser_arg(&p, plain, 1), plain + 4);
+    resp_parser_free(&p);
+}
+
+static void quoted_inline_allocation_failure_is_an_error(void **state)
+{
+    (void)state;
+    const char in[] = "SET \"k\" v\r\n";
+    struct resp_parser p;
+    resp_parser_init(&p, NULL);
+    test_alloc_fail_after(0);
+    enum resp_parse_result r = resp_parse(&p, in, sizeof(in) - 1);
+    test_alloc_reset();
+    assert_int_equal(r, RESP_PARSE_ERROR);
+    assert_string_equal(p.error, "out of memory");
+    resp_parser_reset(&p);
+    assert_int_equal(resp_parse(&p, in, sizeof(in) - 1), RESP_PARSE_OK);
+    assert_memory_equal(resp_parser_arg(&p, in, 1), "k", 1);
     resp_parser_free(&p);
 }
 
@@ -371,8 +398,8 @@ static void unauthenticated_limits(void **state)
 static void errors_are_sticky_until_reset(void **state)
 {
     (void)state;
-    char bad[] = "*x\r\n";
-    char good[] = "PING\r\n";
+    const char bad[] = "*x\r\n";
+    const char good[] = "PING\r\n";
     struct resp_parser p;
     resp_parser_init(&p, NULL);
     assert_int_equal(resp_parse(&p, bad, 4), RESP_PARSE_ERROR);
@@ -603,7 +630,8 @@ int main(void)
         cmocka_unit_test(inline_commands_split_on_spaces),
         cmocka_unit_test(inline_quotes_follow_sdssplitargs),
         cmocka_unit_test(inline_unbalanced_quotes_are_refused),
-        cmocka_unit_test(inline_decoding_stays_inside_its_line),
+        cmocka_unit_test(inline_decoding_leaves_the_buffer_alone),
+        cmocka_unit_test(quoted_inline_allocation_failure_is_an_error),
         cmocka_unit_test(bulk_header_errors),
         cmocka_unit_test(multibulk_count_errors),
         cmocka_unit_test(endless_lines_stop_at_the_limit),
