@@ -244,12 +244,13 @@ bool kv_exists(const struct kv *kv, int dbi, const void *key, size_t klen,
 /* Overwrites an EMB or INT value in place when the new value has the same
  * shape and the TTL block does not change.  Returns true if done. */
 static bool set_in_place(struct kv_entry *old, const void *val, size_t vlen,
-                         int64_t expire_ms)
+                         int64_t expire_ms, bool allow_int)
 {
     if ((expire_ms != KV_NO_EXPIRE) != entry_has_ttl(old))
         return false;
     int64_t iv;
-    bool is_int = vlen <= 20 && cairn_str_to_i64(val, vlen, &iv) == 0;
+    bool is_int = allow_int && vlen <= 20 &&
+                  cairn_str_to_i64(val, vlen, &iv) == 0;
     if (is_int && entry_enc(old) == KV_ENC_INT) {
         memcpy(entry_val(old), &iv, sizeof(iv));
     } else if (!is_int && entry_enc(old) == KV_ENC_EMB) {
@@ -279,14 +280,16 @@ int kv_set(struct kv *kv, int dbi, const void *key, size_t klen,
     int64_t exp = expire_ms;
     if (flags & KV_SET_KEEPTTL)
         exp = old != NULL ? entry_expire(old) : KV_NO_EXPIRE;
-    if (old != NULL && set_in_place(old, val, vlen, exp)) {
+    bool allow_int = !(flags & KV_SET_NOINT);
+    if (old != NULL && set_in_place(old, val, vlen, exp, allow_int)) {
         access_init(kv, old, now_ms);
         return 0;
     }
     if (exp != KV_NO_EXPIRE && (old == NULL || !entry_has_ttl(old)) &&
         xvec_reserve(kv, db) != 0)
         return CAIRN_ENOMEM;
-    struct kv_entry *e = entry_new_str(kv, key, klen, val, vlen, true, exp);
+    struct kv_entry *e = entry_new_str(kv, key, klen, val, vlen, allow_int,
+                                       exp);
     if (e == NULL)
         return CAIRN_ENOMEM;
     access_init(kv, e, now_ms);

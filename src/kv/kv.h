@@ -176,6 +176,8 @@ uint8_t kv_entry_lfu(const struct kv *kv, const struct kv_entry *e,
 
 enum kv_set_flags {
     KV_SET_KEEPTTL = 1u << 0, /* keep the existing TTL (expire_ms ignored) */
+    KV_SET_NOINT = 1u << 1,   /* store the bytes as a string even if they
+                                 are a canonical integer (INCRBYFLOAT) */
 };
 
 /* Sets key to a string value (int-encoded when canonical), replacing any
