@@ -824,3 +824,129 @@ void rh_status(const struct rh *c, uint32_t i, struct raft_status *st)
 {
     raft_status_get(c->nodes[i].r, st);
 }
+
+/* ---- single-instance helpers ---- */
+
+void rt_config(struct raft_config *cfg, uint64_t id, uint64_t seed)
+{
+    raft_config_default(cfg, id, 77, seed);
+    cfg->election_timeout_ms_min = 100;
+    cfg->election_timeout_ms_max = 200;
+    cfg->heartbeat_interval_ms = 20;
+    cfg->prevote = false;
+    cfg->check_quorum = false;
+    cfg->lease_reads = false;
+    cfg->snapshot_trailing_entries = 4;
+    cfg->snapshot_chunk_size = 64;
+    cfg->inflight_msgs_max = 4;
+}
+
+struct raft *rt_new(const struct raft_config *cfg, uint32_t n_voters,
+                    const struct raft_entry *entries, size_t n_entries,
+                    uint64_t term)
+{
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof(rs));
+    for (uint32_t i = 0; i < n_voters; i++) {
+        rs.snapshot.conf.members[i].id = i + 1;
+        rs.snapshot.conf.members[i].role = RAFT_VOTER;
+    }
+    rs.snapshot.conf.n_members = n_voters;
+    rs.hard_state.term = term;
+    rs.entries = entries;
+    rs.n_entries = n_entries;
+    struct raft *r = NULL;
+    ASSERT(raft_create(cfg, &rs, &r) == 0);
+    struct raft_update up;
+    rt_tick(r, 0, &up); /* starts the election timer at time 0 */
+    return r;
+}
+
+void rt_msg_init(struct raft_msg *m, uint8_t type, uint64_t from,
+                 uint64_t to, uint64_t term)
+{
+    memset(m, 0, sizeof(*m));
+    m->type = type;
+    m->group_id = 77;
+    m->from = from;
+    m->to = to;
+    m->term = term;
+}
+
+int rt_msg(struct raft *r, uint64_t now, const struct raft_msg *m,
+           struct raft_update *up)
+{
+    struct raft_event ev = {.type = RAFT_EV_MESSAGE, .now_ms = now};
+    ev.message.msg = m;
+    return raft_step(r, &ev, up);
+}
+
+int rt_tick(struct raft *r, uint64_t now, struct raft_update *up)
+{
+    struct raft_event ev = {.type = RAFT_EV_TICK, .now_ms = now};
+    return raft_step(r, &ev, up);
+}
+
+int rt_persist_all(struct raft *r, uint64_t now, struct raft_update *up)
+{
+    struct raft_status st;
+    raft_status_get(r, &st);
+    struct raft_event ev = {.type = RAFT_EV_PERSISTED, .now_ms = now};
+    ev.persisted.hard_state.term = st.term;
+    ev.persisted.hard_state.vote = st.vote;
+    ev.persisted.hard_state.commit_index = st.commit_index;
+    ev.persisted.last_index = st.last_index;
+    ev.persisted.last_term = st.last_term;
+    return raft_step(r, &ev, up);
+}
+
+const struct raft_msg *rt_find(const struct raft_update *up, uint8_t type,
+                               uint64_t to)
+{
+    for (size_t i = 0; i < up->n_msgs; i++)
+        if (up->msgs[i].type == type && (to == 0 || up->msgs[i].to == to))
+            return &up->msgs[i];
+    return NULL;
+}
+
+size_t rt_count(const struct raft_update *up, uint8_t type, uint64_t to)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < up->n_msgs; i++)
+        if (up->msgs[i].type == type && (to == 0 || up->msgs[i].to == to))
+            n++;
+    return n;
+}
+
+struct raft *rt_leader(const struct raft_config *cfg, uint32_t n_voters,
+                       uint64_t *now)
+{
+    struct raft *r = rt_new(cfg, n_voters, NULL, 0, 0);
+    struct raft_update up;
+    *now = cfg->election_timeout_ms_max + 1;
+    rt_tick(r, *now, &up);
+    ASSERT(up.role == RAFT_CANDIDATE || up.role == RAFT_LEADER);
+    rt_persist_all(r, *now, &up);
+    for (uint64_t id = 2; id <= n_voters; id++) {
+        struct raft_msg m;
+        rt_msg_init(&m, RAFT_MSG_VOTE_RESP, id, 1, up.term);
+        m.vote_resp.granted = true;
+        rt_msg(r, *now, &m, &up);
+    }
+    ASSERT(up.role == RAFT_LEADER);
+    rt_persist_all(r, *now, &up);
+    return r;
+}
+
+int rt_ack(struct raft *r, uint64_t now, uint64_t follower, uint64_t match,
+           struct raft_update *up)
+{
+    struct raft_status st;
+    raft_status_get(r, &st);
+    struct raft_msg m;
+    rt_msg_init(&m, RAFT_MSG_APPEND_RESP, follower, st.id, st.term);
+    m.append_resp.success = true;
+    m.append_resp.match_index = match;
+    m.append_resp.last_index = match;
+    return rt_msg(r, now, &m, up);
+}

@@ -179,3 +179,36 @@ void rh_restart(struct rh *c, uint32_t i);
 void rh_status(const struct rh *c, uint32_t i, struct raft_status *st);
 
 #endif
+
+/* ---------------------------------------------------------------------------
+ * Single-instance helpers for unit tests that craft messages by hand.
+ * ------------------------------------------------------------------------- */
+
+/* Test configuration: elections 100..200 ms, heartbeats 20 ms, prevote and
+ * check_quorum off unless the test turns them on. */
+void rt_config(struct raft_config *cfg, uint64_t id, uint64_t seed);
+/* Creates server id of a group whose voters are 1..n_voters, with the
+ * given log (entries, may be NULL) and hard state term, and steps it once
+ * at time 0 (its election timer starts then). */
+struct raft *rt_new(const struct raft_config *cfg, uint32_t n_voters,
+                    const struct raft_entry *entries, size_t n_entries,
+                    uint64_t term);
+void rt_msg_init(struct raft_msg *m, uint8_t type, uint64_t from,
+                 uint64_t to, uint64_t term);
+int rt_msg(struct raft *r, uint64_t now, const struct raft_msg *m,
+           struct raft_update *up);
+int rt_tick(struct raft *r, uint64_t now, struct raft_update *up);
+/* Reports everything in memory durable (as an instant disk would). */
+int rt_persist_all(struct raft *r, uint64_t now, struct raft_update *up);
+/* First message of that type to that server in up (to 0: any), or NULL. */
+const struct raft_msg *rt_find(const struct raft_update *up, uint8_t type,
+                               uint64_t to);
+size_t rt_count(const struct raft_update *up, uint8_t type, uint64_t to);
+/* Makes r (server 1 of n voters, prevote off) leader of term 1: elects it,
+ * persists, and answers as if every follower granted its vote.  Followers'
+ * progress starts in PROBE at last+1. */
+struct raft *rt_leader(const struct raft_config *cfg, uint32_t n_voters,
+                       uint64_t *now);
+/* Acknowledges an append from follower to leader r up to match. */
+int rt_ack(struct raft *r, uint64_t now, uint64_t follower, uint64_t match,
+           struct raft_update *up);
