@@ -473,7 +473,9 @@ static void ttl_generic(struct cmd_ctx *c, bool ms, bool absolute)
     int64_t t = absolute ? at : at - c->now_ms;
     if (t < 0)
         t = 0;
-    resp_reply_int(c->w, ms ? t : (t + 500) / 1000);
+    /* Seconds round to nearest, as Redis's (t + 500) / 1000, without
+     * overflowing near INT64_MAX. */
+    resp_reply_int(c->w, ms ? t : t / 1000 + (t % 1000 >= 500));
 }
 
 static void cmd_ttl(struct cmd_ctx *c)
