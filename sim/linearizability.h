@@ -85,7 +85,7 @@ struct lin_report {
     uint64_t steps;        /* search steps over all keys */
     size_t op_index;       /* NOT_LINEARIZABLE: the op that cannot be placed */
     char key[64];          /* the key at fault (printable, truncated) */
-    char explain[512];     /* one paragraph a human can act on */
+    char explain[1024];    /* one paragraph a human can act on */
 };
 
 /*
