@@ -218,7 +218,10 @@ static const char *parse_string(struct node_config *c,
     size_t n = strlen(v);
     if (n >= CONFIG_STR_MAX)
         return "argument is too long";
-    memcpy(field_ptr(c, d), v, n + 1);
+    /* Zero the tail too: equal settings are equal bytes. */
+    char *dst = field_ptr(c, d);
+    memset(dst, 0, CONFIG_STR_MAX);
+    memcpy(dst, v, n);
     return NULL;
 }
 
@@ -429,7 +432,8 @@ static const char *parse_save(struct node_config *c, const char *v)
                                 i > 0 ? " " : "", w[i]);
     }
     ASSERT(len < sizeof(norm));
-    memcpy(c->save, norm, len + 1);
+    memset(c->save, 0, sizeof(c->save));
+    memcpy(c->save, norm, len);
     return NULL;
 }
 
@@ -451,7 +455,8 @@ static const char *parse_bind(struct node_config *c, const char *v)
                                 i > 0 ? " " : "", w[i]);
     }
     ASSERT(len < sizeof(norm));
-    memcpy(c->bind, norm, len + 1);
+    memset(c->bind, 0, sizeof(c->bind));
+    memcpy(c->bind, norm, len);
     return NULL;
 }
 
