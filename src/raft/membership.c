@@ -140,6 +140,9 @@ void raft_conf_on_compact(struct raft *r, uint64_t upto)
         if (e != NULL && e->type == RAFT_ENTRY_CONFIG)
             ASSERT(raft_conf_decode(e->data, e->len, &r->base_conf) == 0);
     }
+    /* The latest configuration now lives in base_conf if its entry goes. */
+    if (r->conf_index < upto)
+        r->conf_index = upto;
 }
 
 int raft_conf_changed(struct raft *r)

@@ -587,13 +587,16 @@ uint64_t raft_term_at(const struct raft *r, uint64_t index)
     return raft_log_term(&r->log, index);
 }
 
-static bool leader_invariants(const struct raft *r)
+static int leader_invariants(const struct raft *r)
 {
     uint64_t last = raft_log_last_index(&r->log);
     if (r->leader_id != r->cfg.id)
-        return false;
-    if (r->noop_index == 0 || raft_log_term(&r->log, r->noop_index) != r->term)
-        return false;
+        return __LINE__;
+    if (r->noop_index == 0)
+        return __LINE__;
+    if (r->noop_index >= r->log.offset &&
+        raft_log_term(&r->log, r->noop_index) != r->term)
+        return __LINE__;
     uint32_t used = 0;
     for (uint32_t i = 0; i < RAFT_MEMBERS_MAX; i++) {
         const struct raft_progress *pr = &r->prs[i];
@@ -601,63 +604,75 @@ static bool leader_invariants(const struct raft *r)
             continue;
         used++;
         if (raft_conf_find(&r->conf, pr->id) == NULL)
-            return false;
+            return __LINE__;
         if (pr->id == r->cfg.id)
             continue;
         if (pr->match > last || pr->next > last + 1 || pr->next <= pr->match)
-            return false;
+            return __LINE__;
         uint64_t bytes = 0;
         for (uint32_t k = 0; k < pr->infl_count; k++)
             bytes += pr->infl[(pr->infl_head + k) % pr->infl_cap].bytes;
         if (pr->infl_count > pr->infl_cap || bytes != pr->infl_bytes)
-            return false;
+            return __LINE__;
     }
-    return used == r->conf.n_members;
+    return used == r->conf.n_members ? 0 : __LINE__;
 }
 
-static bool conf_invariants(const struct raft *r)
+static int conf_invariants(const struct raft *r)
 {
     if (!raft_conf_check(&r->conf) || !raft_conf_check(&r->base_conf))
-        return false;
+        return __LINE__;
     if (r->conf_index < r->log.offset ||
         r->conf_index > raft_log_last_index(&r->log))
-        return false;
+        return __LINE__;
     if (r->conf_index > r->log.offset) {
         const struct raft_entry *e = raft_log_get(&r->log, r->conf_index);
         struct raft_conf c;
         if (e->type != RAFT_ENTRY_CONFIG ||
             raft_conf_decode(e->data, e->len, &c) != 0 ||
             memcmp(&c, &r->conf, sizeof(c)) != 0)
-            return false;
+            return __LINE__;
     }
-    return true;
+    return 0;
+}
+
+/* Returns 0 if every invariant holds, else the line of the first broken
+ * one (so a failure names it). */
+int raft_invariants_line(const struct raft *r)
+{
+    uint64_t last = raft_log_last_index(&r->log);
+    if (!raft_log_check(&r->log))
+        return __LINE__;
+    /* Commitment and application never run past the log. */
+    if (r->commit > last || r->applied > r->commit)
+        return __LINE__;
+    /* Compaction never drops what was not applied or not snapshotted. */
+    if (r->log.offset > r->applied || r->log.offset > r->snap.last_index)
+        return __LINE__;
+    if (r->persisted_index > last)
+        return __LINE__;
+    /* No entry from the future; durable state never ahead of memory. */
+    if (raft_log_last_term(&r->log) > r->term || r->hs_durable.term > r->term)
+        return __LINE__;
+    if (r->role == RAFT_CANDIDATE && r->vote != r->cfg.id)
+        return __LINE__;
+    int line = conf_invariants(r);
+    if (line != 0)
+        return line;
+    if (r->role == RAFT_LEADER && (line = leader_invariants(r)) != 0)
+        return line;
+    if (r->reads.n > RAFT_READS_PENDING_MAX || r->n_held > RAFT_HELD_MSGS_MAX)
+        return __LINE__;
+    return 0;
 }
 
 bool raft_invariants(const struct raft *r)
 {
-    uint64_t last = raft_log_last_index(&r->log);
-    if (!raft_log_check(&r->log))
-        return false;
-    /* Commitment and application never run past the log. */
-    if (r->commit > last || r->applied > r->commit)
-        return false;
-    /* Compaction never drops what was not applied or not snapshotted. */
-    if (r->log.offset > r->applied || r->log.offset > r->snap.last_index)
-        return false;
-    if (r->persisted_index > last)
-        return false;
-    /* No entry from the future; durable state never ahead of memory. */
-    if (raft_log_last_term(&r->log) > r->term || r->hs_durable.term > r->term)
-        return false;
-    if (r->role == RAFT_CANDIDATE && r->vote != r->cfg.id)
-        return false;
-    if (!conf_invariants(r))
-        return false;
-    if (r->role == RAFT_LEADER && !leader_invariants(r))
-        return false;
-    if (r->reads.n > RAFT_READS_PENDING_MAX || r->n_held > RAFT_HELD_MSGS_MAX)
-        return false;
-    return true;
+    int line = raft_invariants_line(r);
+    if (line != 0)
+        LOG_WARNING("raft %llu: invariant at raft.c:%d broken",
+                    (unsigned long long)r->cfg.id, line);
+    return line == 0;
 }
 
 const char *raft_role_name(uint8_t role)

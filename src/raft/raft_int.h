@@ -273,6 +273,7 @@ void raft_read_report(struct raft *r, uint64_t request_id, uint64_t index,
 void raft_note_new_entries(struct raft *r, uint64_t index);
 void raft_note_truncate(struct raft *r, uint64_t from);
 bool raft_hs_durable(const struct raft *r);
+int raft_invariants_line(const struct raft *r);
 
 /* ---- election.c ---- */
 

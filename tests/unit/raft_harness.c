@@ -416,10 +416,14 @@ static void handle_update(struct rh *c, uint32_t i, const struct raft_update *up
     nd->deadline_ms = up->deadline_ms;
     if (up->proposed.count > 0)
         nd->last_proposed = up->proposed.first_index;
-    if (up->snapshot_chunk != NULL)
+    if (up->snapshot_chunk != NULL) {
         take_chunk(nd, up->snapshot_chunk);
-    if (up->snapshot_install != NULL)
+        nd->chunks_received++;
+    }
+    if (up->snapshot_install != NULL) {
         sm_load(c, nd, up->snapshot_install, nd->recv_buf);
+        nd->installs++;
+    }
     queue_persist(c, nd, up);
     for (size_t k = 0; k < up->n_msgs; k++)
         net_send(c, i, &up->msgs[k]);

@@ -112,6 +112,8 @@ struct rh_node {
     size_t n_reads;
     int last_rc;
     uint64_t last_proposed; /* first index of the last proposal */
+    uint64_t chunks_received;
+    uint64_t installs;
 };
 
 struct rh {
