@@ -4,7 +4,8 @@
  *
  * Invariants:
  * - the heap is a binary min-heap on (at_us, seq); heap[i].ev->heap_index == i
- *   for every queued event (ASSERT_SLOW(heap_valid()) after each change);
+ *   for every queued event (ASSERT_SLOW(sim_world_check()) after each
+ *   change while the heap is small, and in the tests);
  * - time never goes back: every fired event has at_us >= the previous one
  *   (ASSERT in sim_world_step);
  * - a fired event is idle when its fire function runs, so the function may
@@ -252,7 +253,7 @@ static void sift_down(struct sim_world *w, uint32_t i)
     heap_set(w, i, s);
 }
 
-static bool heap_valid(const struct sim_world *w)
+bool sim_world_check(const struct sim_world *w)
 {
     for (uint32_t i = 0; i < w->heap_len; i++) {
         if (w->heap[i].ev->heap_index != i)
@@ -295,7 +296,7 @@ void sim_world_schedule(struct sim_world *w, struct sim_event *ev,
         (struct heap_slot){.at_us = at_us, .seq = ev->seq, .ev = ev};
     ev->heap_index = w->heap_len++;
     sift_up(w, ev->heap_index);
-    ASSERT_SLOW(w->heap_len > 4096 || heap_valid(w));
+    ASSERT_SLOW(w->heap_len > 4096 || sim_world_check(w));
 }
 
 void sim_world_schedule_in(struct sim_world *w, struct sim_event *ev,
@@ -312,7 +313,7 @@ void sim_world_cancel(struct sim_world *w, struct sim_event *ev)
     ASSERT(ev->heap_index < w->heap_len);
     ASSERT(w->heap[ev->heap_index].ev == ev);
     heap_remove_at(w, ev->heap_index);
-    ASSERT_SLOW(w->heap_len > 4096 || heap_valid(w));
+    ASSERT_SLOW(w->heap_len > 4096 || sim_world_check(w));
 }
 
 /* ---- trace ---- */

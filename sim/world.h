@@ -127,6 +127,8 @@ bool sim_world_step(struct sim_world *w);
 int sim_world_run_until(struct sim_world *w, uint64_t until_us,
                         uint64_t max_events);
 uint64_t sim_world_events_fired(const struct sim_world *w);
+/* Whole-heap check (O(n)): heap order and back-pointers. */
+bool sim_world_check(const struct sim_world *w);
 
 /* Pauses a node until until_us: its events wait for the end of the pause. */
 void sim_world_node_pause(struct sim_world *w, unsigned node,

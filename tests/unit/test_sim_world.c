@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "report.h"
 #include "testlib.h"
 #include "world.h"
@@ -76,6 +77,7 @@ static void cancel_and_reschedule(void **state)
         sim_world_schedule(w, &r[i].ev, 100);
     sim_world_cancel(w, &r[1].ev);
     sim_world_cancel(w, &r[1].ev); /* idempotent */
+    assert_true(sim_world_check(w));
     /* Rescheduling at the same time moves it behind the others. */
     sim_world_schedule(w, &r[0].ev, 100);
     assert_false(sim_event_queued(&r[1].ev));
@@ -85,6 +87,57 @@ static void cancel_and_reschedule(void **state)
     assert_int_equal(log[0], 2);
     assert_int_equal(log[1], 3);
     assert_int_equal(log[2], 0);
+    sim_world_free(w);
+}
+
+/* Model-based: random schedules and cancels against a reference that knows
+ * the rule (time, then scheduling order). */
+static void heap_matches_a_reference_order(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    struct sim_world *w = sim_world_new(5, 0);
+    static struct rec_ev r[N];
+    static int log[N];
+    int n = 0;
+    init_recs(w, r, N, log, &n);
+    uint64_t at[N], seq[N], next_seq = 0;
+    bool queued[N] = {false};
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, test_seed(11));
+    for (int step = 0; step < 3000; step++) {
+        int i = (int)cairn_rng_below(&rng, N);
+        if (cairn_rng_chance(&rng, 1, 4)) {
+            sim_world_cancel(w, &r[i].ev);
+            queued[i] = false;
+        } else {
+            at[i] = cairn_rng_below(&rng, 50);
+            seq[i] = next_seq++;
+            sim_world_schedule(w, &r[i].ev, at[i]);
+            queued[i] = true;
+        }
+        if (step % 100 == 0)
+            assert_true(sim_world_check(w));
+    }
+    int expect[N], m = 0;
+    for (int i = 0; i < N; i++)
+        if (queued[i])
+            expect[m++] = i;
+    for (int a = 1; a < m; a++) { /* insertion sort by (at, seq) */
+        int x = expect[a], b = a - 1;
+        while (b >= 0 && (at[expect[b]] > at[x] ||
+                          (at[expect[b]] == at[x] && seq[expect[b]] > seq[x]))) {
+            expect[b + 1] = expect[b];
+            b--;
+        }
+        expect[b + 1] = x;
+    }
+    assert_int_equal(sim_world_pending(w), m);
+    while (sim_world_step(w))
+        ;
+    assert_int_equal(n, m);
+    for (int i = 0; i < m; i++)
+        assert_int_equal(log[i], expect[i]);
     sim_world_free(w);
 }
 
@@ -250,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(events_fire_by_time_then_insertion),
         cmocka_unit_test(cancel_and_reschedule),
+        cmocka_unit_test(heap_matches_a_reference_order),
         cmocka_unit_test(paused_node_events_wait_for_the_end_of_the_pause),
         cmocka_unit_test(run_until_stops_a_livelock),
         cmocka_unit_test(same_seed_same_trace_different_seed_different),
