@@ -172,7 +172,9 @@ struct sim_world *sim_world_new(uint64_t seed, uint32_t ring_len)
     w->heap = sim_xmalloc(w->heap_cap * sizeof(*w->heap));
     w->ring_len = ring_len;
     w->ring = sim_xcalloc(ring_len, sizeof(*w->ring));
-    w->trace_hash = cairn_hash64(&seed, sizeof(seed), 0x63616972u);
+    /* Not seeded by the seed: two seeds that behave alike hash alike, so a
+     * differing hash proves differing behaviour. */
+    w->trace_hash = 0x63616972u;
     return w;
 }
 
