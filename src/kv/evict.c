@@ -281,11 +281,16 @@ static bool evict_one(struct kv *kv, int64_t now_ms)
         if ((vol ? db->expires_count : dict_size(db)) > 0)
             pool_populate(kv, dbi, now_ms);
     }
-    if (kv->pool_len == 0)
-        return false;
-    struct kv_pool_slot best = kv->pool[--kv->pool_len];
-    evict_entry(kv, best.db, best.e);
-    return true;
+    /* A pooled key may have lost its TTL since it was sampled (PERSIST,
+     * SET): volatile-* must not take it. */
+    while (kv->pool_len > 0) {
+        struct kv_pool_slot best = kv->pool[--kv->pool_len];
+        if (vol && !entry_has_ttl(best.e))
+            continue;
+        evict_entry(kv, best.db, best.e);
+        return true;
+    }
+    return false;
 }
 
 bool kv_over_maxmemory(const struct kv *kv)

@@ -36,7 +36,7 @@ void kv_config_default(struct kv_config *cfg)
 static void config_apply(struct kv *kv, const struct kv_config *cfg)
 {
     uint64_t seed = kv->cfg.hash_seed;
-    bool lfu_before = policy_uses_lfu(kv->cfg.policy);
+    enum kv_policy before = kv->cfg.policy;
     kv->cfg = *cfg;
     kv->cfg.hash_seed = seed;
     if (kv->cfg.maxmemory_samples <= 0)
@@ -47,7 +47,9 @@ static void config_apply(struct kv *kv, const struct kv_config *cfg)
         kv->cfg.lfu_log_factor = 0;
     if (kv->cfg.lfu_decay_time < 0)
         kv->cfg.lfu_decay_time = 0;
-    if (lfu_before != policy_uses_lfu(kv->cfg.policy))
+    /* Pooled scores (and, for volatile-*, the TTL filter) belong to the
+     * policy that computed them. */
+    if (before != kv->cfg.policy)
         pool_clear(kv);
 }
 

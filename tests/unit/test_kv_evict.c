@@ -217,6 +217,32 @@ static void volatile_ttl_evicts_soonest_expiring(void **state)
     kv_free(kv);
 }
 
+/* Keys that were pooled as candidates and then lost their TTL must not be
+ * evicted by a volatile policy. */
+static void volatile_skips_pooled_keys_that_lost_their_ttl(void **state)
+{
+    (void)state;
+    struct kv *kv = make(KV_POLICY_VOLATILE_LRU, 21);
+    fill(kv);
+    limit_to(kv, kv_memory_used(kv) - 100);
+    assert_int_equal(kv_evict(kv, T0), 0); /* fills the pool */
+    assert_true(kv->pool_len > 0);
+    char k[32];
+    for (int i = 0; i < N / 2; i++) {
+        size_t kl = (size_t)snprintf(k, sizeof(k), "v%d", i);
+        (void)kv_persist(kv, i % 3, k, kl, T0);
+    }
+    struct kv_stats before;
+    kv_stats_get(kv, &before);
+    limit_to(kv, kv_memory_used(kv) / 2);
+    assert_int_equal(kv_evict(kv, T0), CAIRN_EFULL);
+    struct kv_stats after;
+    kv_stats_get(kv, &after);
+    assert_int_equal(after.evicted_keys, before.evicted_keys);
+    assert_true(kv_check(kv));
+    kv_free(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +252,7 @@ int main(void)
         cmocka_unit_test(lru_evicts_cold_keys),
         cmocka_unit_test(lfu_evicts_rarely_used_keys),
         cmocka_unit_test(volatile_ttl_evicts_soonest_expiring),
+        cmocka_unit_test(volatile_skips_pooled_keys_that_lost_their_ttl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
