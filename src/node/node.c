@@ -351,6 +351,11 @@ static void cron_clients(struct node *n, uint64_t now_ms)
             session_free(s);
             continue;
         }
+        session_check_output(s);
+        if (s->closing) {
+            session_free(s);
+            continue;
+        }
         if (s->query.len == 0)
             buf_shrink(&s->query, CAIRN_SESSION_QUERY_BUF_KEEP);
     }

@@ -102,6 +102,10 @@ void session_free(struct session *s);
 void session_kill(struct session *s);
 /* Hands s->out to the io and applies the output limits. */
 void session_flush(struct session *s);
+/* Applies the output limits to what the io still holds: marks s `closing`
+ * (and logs) when the client does not read its replies.  Called after each
+ * flush and by cron (a session held back by backpressure flushes nothing). */
+void session_check_output(struct session *s);
 /* Formats one CLIENT LIST line (with its trailing newline) into b. */
 void session_describe(const struct session *s, uint64_t now_ms,
                       struct buf *b);

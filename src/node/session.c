@@ -106,11 +106,10 @@ void session_kill(struct session *s)
         session_free(s);
 }
 
-/* Checks the output limits after a flush; marks the session for closing
- * when the client does not read its replies. */
-static void check_output_limits(struct session *s, size_t pending)
+void session_check_output(struct session *s)
 {
     struct node *n = s->node;
+    size_t pending = io_conn_write_pending(s->conn);
     const struct node_config *c = &n->cfg;
     bool over_hard = c->cob_normal_hard != 0 && pending > c->cob_normal_hard;
     bool over_soft = false;
@@ -154,7 +153,7 @@ void session_flush(struct session *s)
         s->closing = true;
         return;
     }
-    check_output_limits(s, io_conn_write_pending(s->conn));
+    session_check_output(s);
 }
 
 /* Grows the argv arrays to hold argc entries (bounded by argc_max). */

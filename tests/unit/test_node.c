@@ -310,6 +310,31 @@ static void backpressure_pauses_then_resumes(void **state)
     env_fini(&e);
 }
 
+static void soft_output_limit_disconnects_after_its_seconds(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e);
+    e.cfg.cob_normal_hard = 0;
+    e.cfg.cob_normal_soft = 1000;
+    e.cfg.cob_normal_soft_s = 2;
+    env_start(&e);
+    struct io_fake_conn *c = io_fake_connect(e.f, "10.0.0.1:5000");
+    io_fake_stall(c, true);
+    char cmd[1700];
+    snprintf(cmd, sizeof(cmd), "ECHO %0500d\r\nECHO %0500d\r\nECHO %0500d\r\n",
+             1, 2, 3);
+    io_fake_send_str(c, cmd);
+    /* Over the soft limit, but not for 2 s yet. */
+    io_fake_advance(e.f, 1500);
+    assert_false(io_fake_closed(c));
+    /* Nothing more is sent: cron alone notices the time is up. */
+    io_fake_advance(e.f, 1500);
+    assert_true(io_fake_closed(c));
+    assert_int_equal(node_client_count(e.n), 0);
+    env_fini(&e);
+}
+
 static void query_buffer_limit_closes(void **state)
 {
     (void)state;
@@ -566,6 +591,7 @@ int main(void)
         cmocka_unit_test(quit_replies_ok_and_closes),
         cmocka_unit_test(output_limit_disconnects_a_client_that_does_not_read),
         cmocka_unit_test(backpressure_pauses_then_resumes),
+        cmocka_unit_test(soft_output_limit_disconnects_after_its_seconds),
         cmocka_unit_test(query_buffer_limit_closes),
         cmocka_unit_test(idle_timeout_closes_client),
         cmocka_unit_test(maxclients_rejects_with_error),
