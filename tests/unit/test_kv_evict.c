@@ -230,7 +230,10 @@ static void volatile_skips_pooled_keys_that_lost_their_ttl(void **state)
     char k[32];
     for (int i = 0; i < N / 2; i++) {
         size_t kl = (size_t)snprintf(k, sizeof(k), "v%d", i);
-        (void)kv_persist(kv, i % 3, k, kl, T0);
+        if (i % 10 == 0)
+            (void)kv_delete(kv, i % 3, k, kl, T0); /* pool_forget */
+        else
+            (void)kv_persist(kv, i % 3, k, kl, T0);
     }
     struct kv_stats before;
     kv_stats_get(kv, &before);
@@ -243,6 +246,21 @@ static void volatile_skips_pooled_keys_that_lost_their_ttl(void **state)
     kv_free(kv);
 }
 
+static void policy_names_round_trip(void **state)
+{
+    (void)state;
+    for (int p = KV_POLICY_NOEVICTION; p <= KV_POLICY_VOLATILE_TTL; p++) {
+        enum kv_policy got;
+        assert_int_equal(kv_policy_parse(kv_policy_name((enum kv_policy)p),
+                                         &got), 0);
+        assert_int_equal(got, p);
+    }
+    enum kv_policy got;
+    assert_int_equal(kv_policy_parse("ALLKEYS-LRU", &got), 0);
+    assert_int_equal(got, KV_POLICY_ALLKEYS_LRU);
+    assert_int_equal(kv_policy_parse("lru", &got), CAIRN_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +271,7 @@ int main(void)
         cmocka_unit_test(lfu_evicts_rarely_used_keys),
         cmocka_unit_test(volatile_ttl_evicts_soonest_expiring),
         cmocka_unit_test(volatile_skips_pooled_keys_that_lost_their_ttl),
+        cmocka_unit_test(policy_names_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

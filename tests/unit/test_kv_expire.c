@@ -169,6 +169,26 @@ static void ttl_changes_keep_index_consistent(void **state)
     kv_free(kv);
 }
 
+static void random_key_deletes_expired_keys_on_a_single_node(void **state)
+{
+    (void)state;
+    struct kv *kv = make(true);
+    put(kv, 0, "a", T0 + 10);
+    put(kv, 0, "b", T0 + 10);
+    assert_null(kv_random_key(kv, 0, T0 + 50));
+    assert_int_equal(kv_dbsize(kv, 0), 0);
+    put(kv, 0, "c", KV_NO_EXPIRE);
+    struct kv_entry *e = kv_random_key(kv, 0, T0 + 50);
+    assert_non_null(e);
+    struct kv_stats st;
+    kv_stats_get(kv, &st);
+    assert_int_equal(st.expired_keys, 2);
+    kv_stats_reset(kv);
+    kv_stats_get(kv, &st);
+    assert_int_equal(st.expired_keys, 0);
+    kv_free(kv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -177,6 +197,7 @@ int main(void)
         cmocka_unit_test(set_over_expired_key_starts_fresh),
         cmocka_unit_test(active_cycle_respects_budget_and_finds_everything),
         cmocka_unit_test(ttl_changes_keep_index_consistent),
+        cmocka_unit_test(random_key_deletes_expired_keys_on_a_single_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
