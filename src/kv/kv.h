@@ -72,7 +72,8 @@ const struct kv_config *kv_config_get(const struct kv *kv);
 
 uint64_t kv_dbsize(const struct kv *kv, int db);
 uint64_t kv_expires_count(const struct kv *kv, int db);
-/* Average remaining TTL in ms of keys with a TTL in db (0 if none); O(n). */
+/* Average remaining TTL in ms of keys with a TTL in db (0 if none),
+ * estimated from at most 1024 of them. */
 uint64_t kv_avg_ttl(const struct kv *kv, int db, int64_t now_ms);
 /* Bytes held by keys, values, tables and the expiry index. */
 size_t kv_memory_used(const struct kv *kv);
