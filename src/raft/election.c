@@ -77,8 +77,12 @@ int raft_become_leader(struct raft *r)
     /* §8 and §5.4.2: a no-op of the new term lets the leader learn what is
      * committed and commit earlier entries indirectly. */
     rc = raft_leader_append(r, RAFT_ENTRY_NOOP, NULL, 0);
-    if (rc != 0)
+    if (rc != 0) {
+        /* A leader without its no-op could never commit: stand down and
+         * let the next election (maybe ours) retry. */
+        raft_become_follower(r, r->term, 0);
         return rc;
+    }
     r->noop_index = raft_log_last_index(&r->log);
     LOG_VERBOSE("raft %llu: leader of term %llu",
                 (unsigned long long)r->cfg.id, (unsigned long long)r->term);
