@@ -94,6 +94,17 @@ int raft_conf_decode(const uint8_t *in, size_t len, struct raft_conf *out)
     return 0;
 }
 
+bool raft_conf_equal(const struct raft_conf *a, const struct raft_conf *b)
+{
+    if (a->n_members != b->n_members)
+        return false;
+    for (uint32_t i = 0; i < a->n_members; i++)
+        if (a->members[i].id != b->members[i].id ||
+            a->members[i].role != b->members[i].role)
+            return false;
+    return true;
+}
+
 const struct raft_member *raft_conf_find(const struct raft_conf *conf,
                                          uint64_t id)
 {

@@ -328,7 +328,8 @@ static void finalize_log(struct raft *r, struct raft_update *up)
         ASSERT(up->entries != NULL);
     }
     struct raft_hard_state hs = {r->term, r->vote, r->commit};
-    if (memcmp(&hs, &r->hs_emitted, sizeof(hs)) != 0) {
+    if (hs.term != r->hs_emitted.term || hs.vote != r->hs_emitted.vote ||
+        hs.commit_index != r->hs_emitted.commit_index) {
         up->has_hard_state = true;
         up->hard_state = hs;
         r->hs_emitted = hs;
@@ -630,7 +631,7 @@ static int conf_invariants(const struct raft *r)
         struct raft_conf c;
         if (e->type != RAFT_ENTRY_CONFIG ||
             raft_conf_decode(e->data, e->len, &c) != 0 ||
-            memcmp(&c, &r->conf, sizeof(c)) != 0)
+            !raft_conf_equal(&c, &r->conf))
             return __LINE__;
     }
     return 0;

@@ -107,6 +107,8 @@ int raft_conf_encode(const struct raft_conf *conf, uint8_t *out, size_t cap);
 /* Decodes and validates (count <= max, ids nonzero, sorted and unique, roles
  * known); returns 0 or CAIRN_EPROTO.  Safe on hostile bytes. */
 int raft_conf_decode(const uint8_t *in, size_t len, struct raft_conf *out);
+/* Same members with the same roles (field by field; padding ignored). */
+bool raft_conf_equal(const struct raft_conf *a, const struct raft_conf *b);
 /* Returns the member with that id, or NULL. */
 const struct raft_member *raft_conf_find(const struct raft_conf *conf,
                                          uint64_t id);

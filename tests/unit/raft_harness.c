@@ -645,7 +645,7 @@ static void node_start(struct rh *c, uint32_t i)
     size_t skip = 0;
     while (skip < nd->n_log && nd->log[skip].index <= nd->snap.last_index)
         skip++;
-    rs.entries = nd->log + skip;
+    rs.entries = nd->n_log > skip ? nd->log + skip : NULL;
     rs.n_entries = nd->n_log - skip;
     ASSERT(raft_create(&cfg, &rs, &nd->r) == 0);
     nd->up = true;
