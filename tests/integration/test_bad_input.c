@@ -38,8 +38,11 @@ static int srv_start(void **state)
 static int srv_stop(void **state)
 {
     (void)state;
-    server_proc_stop(&srv, IT_STOP_TIMEOUT_MS);
-    return 0;
+    int status = server_proc_stop(&srv, IT_STOP_TIMEOUT_MS);
+    if (status != 0)
+        fprintf(stderr, "server exited with status %d (see %s)\n", status,
+                srv.log_path);
+    return status == 0 ? 0 : -1;
 }
 
 /* Sends raw bytes on a new connection, expects the exact reply bytes and

@@ -63,9 +63,12 @@ static int servers_start(void **state)
 static int servers_stop(void **state)
 {
     (void)state;
-    server_proc_stop(&target, IT_STOP_TIMEOUT_MS);
+    int status = server_proc_stop(&target, IT_STOP_TIMEOUT_MS);
+    if (status != 0)
+        fprintf(stderr, "server exited with status %d (see %s)\n", status,
+                target.log_path);
     server_proc_stop(&redis, IT_STOP_TIMEOUT_MS);
-    return 0;
+    return status == 0 ? 0 : -1;
 }
 
 struct pair {
@@ -87,6 +90,12 @@ static void pair_close(struct pair *p)
     resp_client_close(&p->t);
 }
 
+/* memcmp that accepts empty (possibly NULL) ranges. */
+static bool same_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
+}
+
 /* Splits an array reply into its top-level elements' bytes, sorted. */
 static int elements_sorted(const struct buf *b, struct buf *out)
 {
@@ -100,9 +109,16 @@ static int elements_sorted(const struct buf *b, struct buf *out)
         return -1;
     const char **el = calloc((size_t)n + 1, sizeof(*el));
     size_t *len = calloc((size_t)n + 1, sizeof(*len));
+    assert_non_null(el);
+    assert_non_null(len);
     for (long i = 0; i < n; i++) {
         el[i] = b->data + pos;
         len[i] = resp_client_reply_len(b->data + pos, b->len - pos);
+        if (len[i] == 0 || len[i] == (size_t)-1) {
+            free(el);
+            free(len);
+            return -1;
+        }
         pos += len[i];
     }
     /* Insertion sort: element counts here are small. */
@@ -140,13 +156,13 @@ static bool replies_agree(char mode, long long lo, long long hi,
 {
     switch (mode) {
     case 'X':
-        return a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+        return same_bytes(a->data, a->len, b->data, b->len);
     case 'S': {
         struct buf sa, sb;
         buf_init(&sa, 0);
         buf_init(&sb, 0);
         bool ok = elements_sorted(a, &sa) == 0 && elements_sorted(b, &sb) == 0 &&
-                  sa.len == sb.len && memcmp(sa.data, sb.data, sa.len) == 0;
+                  same_bytes(sa.data, sa.len, sb.data, sb.len);
         buf_free(&sa);
         buf_free(&sb);
         return ok;
@@ -464,8 +480,7 @@ static void sort_unique(struct buf *b)
     size_t prev = 0, prev_len = 0;
     for (size_t pos = 0; pos < sorted.len;) {
         size_t n = resp_client_reply_len(sorted.data + pos, sorted.len - pos);
-        if (prev_len != n ||
-            memcmp(sorted.data + prev, sorted.data + pos, n) != 0)
+        if (!same_bytes(sorted.data + prev, prev_len, sorted.data + pos, n))
             buf_append(b, sorted.data + pos, n);
         prev = pos;
         prev_len = n;
@@ -498,7 +513,7 @@ static void scan_returns_the_same_keys(void **state)
         scan_all(&p.t, opts[i], &kt);
         sort_unique(&kr);
         sort_unique(&kt);
-        if (kr.len != kt.len || memcmp(kr.data, kt.data, kr.len) != 0) {
+        if (!same_bytes(kr.data, kr.len, kt.data, kt.len)) {
             p.mismatches++;
             fprintf(stderr, "MISMATCH SCAN %s: key sets differ (%zu vs %zu "
                     "bytes)\n", opts[i], kr.len, kt.len);
@@ -555,8 +570,8 @@ static void pipelined_10k_in_one_write(void **state)
         if (resp_client_read(&p.t, &b) != 0)
             fail_msg("cairn stopped answering after %d of %d replies", i,
                      COMMANDS);
-        if (first_diff < 0 && (a.len - a0 != b.len - b0 ||
-                               memcmp(a.data + a0, b.data + b0, a.len - a0) != 0))
+        if (first_diff < 0 &&
+            !same_bytes(a.data + a0, a.len - a0, b.data + b0, b.len - b0))
             first_diff = i;
     }
     if (first_diff >= 0)

@@ -31,8 +31,11 @@ static int shared_start(void **state)
 static int shared_stop(void **state)
 {
     (void)state;
-    server_proc_stop(&shared, IT_STOP_TIMEOUT_MS);
-    return 0;
+    int status = server_proc_stop(&shared, IT_STOP_TIMEOUT_MS);
+    if (status != 0)
+        fprintf(stderr, "server exited with status %d (see %s)\n", status,
+                shared.log_path);
+    return status == 0 ? 0 : -1;
 }
 
 static void ping_inline_and_multibulk(void **state)
