@@ -139,6 +139,30 @@ size_t kv_expire_cycle(struct kv *kv, int64_t now_ms, size_t keys_max)
     return expired;
 }
 
+size_t kv_expire_scan(struct kv *kv, int64_t now_ms, size_t keys_max,
+                      kv_key_cb visit_cb, void *ctx)
+{
+    size_t found = 0, examined = 0;
+    for (int i = 0; i < CAIRN_DB_COUNT && examined < keys_max; i++) {
+        int dbi = kv->expire_db_next;
+        struct kv_db *db = &kv->dbs[dbi];
+        kv->expire_db_next = (dbi + 1) % CAIRN_DB_COUNT;
+        size_t n = CAIRN_MIN(keys_max - examined, (size_t)db->expires_count);
+        for (size_t k = 0; k < n; k++) {
+            if (db->expire_cursor >= db->expires_count)
+                db->expire_cursor = 0;
+            const struct kv_entry *e = db->expires[db->expire_cursor++];
+            examined++;
+            if (entry_expired(e, now_ms)) {
+                visit_cb(ctx, dbi, entry_key(e), e->klen);
+                found++;
+            }
+        }
+    }
+    kv->stats.expire_cycle_keys_checked += examined;
+    return found;
+}
+
 uint64_t kv_expires_count(const struct kv *kv, int db)
 {
     ASSERT(db >= 0 && db < CAIRN_DB_COUNT);

@@ -184,7 +184,8 @@ static uint64_t entry_digest(const struct kv_entry *e, int db)
     return mix64(h ^ mix64((uint64_t)entry_expire(e)));
 }
 
-uint64_t kv_digest(const struct kv *kv)
+static uint64_t digest_sum(const struct kv *kv, bool live_only,
+                           int64_t now_ms)
 {
     uint64_t sum = 0;
     for (int d = 0; d < CAIRN_DB_COUNT; d++) {
@@ -192,12 +193,24 @@ uint64_t kv_digest(const struct kv *kv)
         for (int t = 0; t < 2; t++) {
             for (uint64_t b = 0; b < db->t[t].size; b++) {
                 for (const struct kv_entry *e = db->t[t].slots[b]; e != NULL;
-                     e = e->next)
-                    sum += entry_digest(e, d);
+                     e = e->next) {
+                    if (!live_only || !entry_expired(e, now_ms))
+                        sum += entry_digest(e, d);
+                }
             }
         }
     }
     return sum;
+}
+
+uint64_t kv_digest(const struct kv *kv)
+{
+    return digest_sum(kv, false, 0);
+}
+
+uint64_t kv_digest_live(const struct kv *kv, int64_t now_ms)
+{
+    return digest_sum(kv, true, now_ms);
 }
 
 /* ---- invariants ---- */

@@ -91,6 +91,9 @@ void kv_stats_reset(struct kv *kv);
 /* Order-independent hash of every database's keys, values and TTLs (not of
  * LRU/LFU metadata or encodings).  Equal states give equal digests. */
 uint64_t kv_digest(const struct kv *kv);
+/* As kv_digest but leaving out keys expired at now_ms, so a node that has
+ * lazily deleted expired keys and one that has not still agree. */
+uint64_t kv_digest_live(const struct kv *kv, int64_t now_ms);
 
 /* ---- background work, called by the node ---- */
 
@@ -107,6 +110,14 @@ bool kv_over_maxmemory(const struct kv *kv);
 /* Active expiry: examines at most keys_max keys with a TTL (round-robin over
  * databases) and deletes the expired ones.  Returns the number deleted. */
 size_t kv_expire_cycle(struct kv *kv, int64_t now_ms, size_t keys_max);
+
+/* Replicated mode: visits (without deleting) up to keys_max expired keys,
+ * continuing round-robin where the last call stopped, so a Raft leader can
+ * propose a DEL for each instead of deleting on its own.  Returns the number
+ * visited.  visit must not mutate the kv. */
+typedef void (*kv_key_cb)(void *ctx, int db, const char *key, size_t klen);
+size_t kv_expire_scan(struct kv *kv, int64_t now_ms, size_t keys_max,
+                      kv_key_cb visit_cb, void *ctx);
 
 /* Performs up to steps bucket moves of incremental rehashing across dbs. */
 void kv_rehash_idle(struct kv *kv, size_t steps);
@@ -136,6 +147,8 @@ enum kv_encoding {
 enum kv_lookup_flags {
     KV_LOOKUP_NOTOUCH = 1u << 0, /* do not update LRU/LFU */
     KV_LOOKUP_NOSTATS = 1u << 1, /* do not count a hit or miss */
+    KV_LOOKUP_EXPIRE = 1u << 2,  /* delete an expired key even on a follower:
+                                    for the read part of a write command */
 };
 
 /* Read lookup: an expired key is absent (and deleted if

@@ -323,7 +323,8 @@ static void cmd_copy(struct cmd_ctx *c)
                          "ERR source and destination objects are the same");
         return;
     }
-    if (kv_lookup_read(c->kv, c->db, src, slen, c->now_ms, 0) == NULL) {
+    if (kv_lookup_read(c->kv, c->db, src, slen, c->now_ms,
+                       KV_LOOKUP_EXPIRE) == NULL) {
         resp_reply_int(c->w, 0);
         return;
     }

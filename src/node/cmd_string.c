@@ -246,7 +246,8 @@ static void cmd_set(struct cmd_ctx *c)
     size_t mark = c->w->out->len;
     if (a.flags & OPT_GET) {
         struct kv_entry *old = kv_lookup_read(c->kv, c->db, c->argv[1],
-                                              c->argv_len[1], c->now_ms, 0);
+                                              c->argv_len[1], c->now_ms,
+                                              KV_LOOKUP_EXPIRE);
         if (!is_string_or_absent(c, old))
             return;
         if (old != NULL)
@@ -254,7 +255,9 @@ static void cmd_set(struct cmd_ctx *c)
         else
             resp_reply_null(c->w);
     }
-    bool found = kv_lookup_write(c->kv, c->db, c->argv[1], c->argv_len[1],
+    /* The existence check costs a lookup; plain SET skips it. */
+    bool found = (a.flags & (OPT_NX | OPT_XX)) &&
+                 kv_lookup_write(c->kv, c->db, c->argv[1], c->argv_len[1],
                                  c->now_ms) != NULL;
     if (((a.flags & OPT_NX) && found) || ((a.flags & OPT_XX) && !found)) {
         if (!(a.flags & OPT_GET))
@@ -321,7 +324,8 @@ static void cmd_psetex(struct cmd_ctx *c)
 static void cmd_getset(struct cmd_ctx *c)
 {
     struct kv_entry *old = kv_lookup_read(c->kv, c->db, c->argv[1],
-                                          c->argv_len[1], c->now_ms, 0);
+                                          c->argv_len[1], c->now_ms,
+                                          KV_LOOKUP_EXPIRE);
     if (!is_string_or_absent(c, old))
         return;
     size_t mark = c->w->out->len;
@@ -336,7 +340,8 @@ static void cmd_getset(struct cmd_ctx *c)
 static void cmd_getdel(struct cmd_ctx *c)
 {
     struct kv_entry *e = kv_lookup_read(c->kv, c->db, c->argv[1],
-                                        c->argv_len[1], c->now_ms, 0);
+                                        c->argv_len[1], c->now_ms,
+                                        KV_LOOKUP_EXPIRE);
     if (e == NULL) {
         resp_reply_null(c->w);
         return;
@@ -355,7 +360,8 @@ static void cmd_getex(struct cmd_ctx *c)
         !parse_expire(c, &a, "getex", &at_ms))
         return;
     struct kv_entry *e = kv_lookup_read(c->kv, c->db, c->argv[1],
-                                        c->argv_len[1], c->now_ms, 0);
+                                        c->argv_len[1], c->now_ms,
+                                        KV_LOOKUP_EXPIRE);
     if (e == NULL) {
         resp_reply_null(c->w);
         return;

@@ -15,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/rng.h"
 #include "kv/kv.h"
 #include "kv/kv_int.h"
 #include "node/command.h"
@@ -362,6 +363,56 @@ static void swapdb_and_copy_across_databases(void **state)
     assert_true(kv_check(kv));
 }
 
+/* Replica determinism: the same write commands with the same timestamps,
+ * applied to two caches with different hash seeds (one of them a follower
+ * that never expires on reads), give identical replies and digests. */
+static void write_commands_are_deterministic(void **state)
+{
+    (void)state;
+    static const char *const templates[] = {
+        "set k%d v%d",       "set k%d %d px %d", "incr k%d",
+        "append k%d xy%d",   "del k%d k%d",      "expire k%d %d",
+        "persist k%d",       "rename k%d k%d",   "copy k%d k%d replace",
+        "getex k%d ex %d",   "getdel k%d",       "setrange k%d %d ab",
+        "incrbyfloat k%d 1.5", "mset k%d a k%d b", "pexpire k%d %d",
+        "renamenx k%d k%d",  "setnx k%d %d",     "decrby k%d %d",
+    };
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, test_seed(99));
+    struct kv_config cfg;
+    kv_config_default(&cfg);
+    cfg.hash_seed = 12345;
+    cfg.lazy_expire_on_read = false;
+    struct kv *other = kv_new(&cfg);
+    assert_non_null(other);
+    struct buf r1, r2;
+    buf_init(&r1, 0);
+    buf_init(&r2, 0);
+    for (int i = 0; i < 4000; i++) {
+        char line[128];
+        int a = (int)cairn_rng_below(&rng, 30), b = (int)cairn_rng_below(&rng, 30);
+        int t = (int)cairn_rng_below(&rng, ARRAY_LEN(templates));
+        snprintf(line, sizeof(line), templates[t], a, b + 1, 1 + b * 37);
+        now_ms += (int64_t)cairn_rng_below(&rng, 50);
+        struct kv *mine = kv;
+        r1.len = r2.len = 0;
+        run(line, &r1);
+        kv = other;
+        run(line, &r2);
+        kv = mine;
+        if (r1.len != r2.len || memcmp(r1.data, r2.data, r1.len) != 0)
+            fail_msg("step %d '%s': replies differ: '%s' vs '%s'", i, line,
+                     r1.data, r2.data);
+        if (kv_digest(kv) != kv_digest(other))
+            fail_msg("step %d '%s': digests differ", i, line);
+    }
+    assert_true(kv_check(kv));
+    assert_true(kv_check(other));
+    buf_free(&r1);
+    buf_free(&r2);
+    kv_free(other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -374,6 +425,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(object_and_memory_introspection,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(swapdb_and_copy_across_databases,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(write_commands_are_deterministic,
                                         setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
