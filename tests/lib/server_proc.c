@@ -230,11 +230,21 @@ int server_proc_start_target(struct server_proc *s,
         extra_args);
 }
 
+/* A clean exit leaves no log behind; any other keeps it for the reader. */
+static int finish(struct server_proc *s)
+{
+    if (s->exit_status == 0 && s->log_path[0] != '\0')
+        unlink(s->log_path);
+    return s->exit_status;
+}
+
 int server_proc_wait_exit(struct server_proc *s, int timeout_ms)
 {
     for (int waited = 0; waited <= timeout_ms; waited += 10) {
-        if (reap(s))
+        if (reap(s)) {
+            finish(s);
             return 0;
+        }
         server_proc_pause_ms(10);
     }
     return -1;
@@ -246,7 +256,7 @@ int server_proc_stop(struct server_proc *s, int timeout_ms)
         return s->exit_status;
     kill(s->pid, SIGTERM);
     if (server_proc_wait_exit(s, timeout_ms) == 0)
-        return s->exit_status;
+        return finish(s);
     fprintf(stderr, "server_proc: pid %d ignored SIGTERM for %d ms; killing\n",
             (int)s->pid, timeout_ms);
     kill(s->pid, SIGKILL);
