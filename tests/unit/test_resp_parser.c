@@ -255,6 +255,16 @@ static void quoted_inline_allocation_failure_is_an_error(void **state)
     assert_int_equal(resp_parse(&p, in, sizeof(in) - 1), RESP_PARSE_OK);
     assert_memory_equal(resp_parser_arg(&p, in, 1), "k", 1);
     resp_parser_free(&p);
+
+    /* Unquoted: the args array is the one allocation. */
+    const char plain[] = "GET k\r\n";
+    resp_parser_init(&p, NULL);
+    test_alloc_fail_after(0);
+    r = resp_parse(&p, plain, sizeof(plain) - 1);
+    test_alloc_reset();
+    assert_int_equal(r, RESP_PARSE_ERROR);
+    assert_string_equal(p.error, "out of memory");
+    resp_parser_free(&p);
 }
 
 /* ---- errors, each with Redis's exact text ---- */
@@ -339,6 +349,11 @@ static void endless_lines_stop_at_the_limit(void **state)
     fill(&b, '1', CAIRN_PROTO_INLINE_LEN_MAX);
     buf_append_str(&b, "\r\n");
     expect_buf(&b, "E:Protocol error: too big bulk count string");
+    buf_clear(&b);
+    buf_append_str(&b, "*");
+    fill(&b, '1', CAIRN_PROTO_INLINE_LEN_MAX);
+    buf_append_str(&b, "\r\n");
+    expect_buf(&b, "E:Protocol error: too big mbulk count string");
     buf_free(&b);
 }
 

@@ -170,8 +170,21 @@ static void full_buffer_fails_whole_elements(void **state)
     /* Nothing is appended after a hole, even what would fit. */
     resp_reply_int(&o.w, 1);
     resp_reply_null(&o.w);
+    resp_reply_simple(&o.w, "x");
+    resp_reply_error(&o.w, "ERR x");
     assert_int_equal(o.b.len, 5);
     assert_memory_equal(o.b.data, "+OK\r\n", 5);
+    buf_free(&o.b);
+}
+
+static void simple_line_that_does_not_fit(void **state)
+{
+    (void)state;
+    struct out o;
+    out_init(&o, 3, 8);
+    resp_reply_simple(&o.w, "too long for eight");
+    assert_true(o.w.failed);
+    assert_int_equal(o.b.len, 0);
     buf_free(&o.b);
 }
 
@@ -211,6 +224,7 @@ int main(void)
         cmocka_unit_test(errors_are_one_clean_line),
         cmocka_unit_test(long_formatted_error_is_whole),
         cmocka_unit_test(full_buffer_fails_whole_elements),
+        cmocka_unit_test(simple_line_that_does_not_fit),
         cmocka_unit_test(allocation_failure_sets_failed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
