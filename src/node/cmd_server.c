@@ -256,7 +256,7 @@ static void cmd_hello(struct cmd_ctx *c)
         }
         s->authenticated = true;
     }
-    if (!s->authenticated) {
+    if (session_needs_auth(s)) {
         resp_reply_error(c->w,
                          "NOAUTH HELLO must be called with the client already "
                          "authenticated, otherwise the HELLO <proto> AUTH "

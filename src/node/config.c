@@ -67,8 +67,8 @@ const struct config_def config_table[] = {
      NULL, NULL},
     {"loglevel", CONFIG_SPECIAL, FIELD(loglevel), 0, 0, "notice", 0,
      parse_loglevel, format_loglevel},
-    {"maxclients", CONFIG_INT, FIELD(maxclients), 1, 1000000, "10000", 0, NULL,
-     NULL},
+    {"maxclients", CONFIG_INT, FIELD(maxclients), 1, UINT32_MAX, "10000", 0,
+     NULL, NULL},
     {"maxmemory", CONFIG_MEMORY, FIELD(maxmemory), 0, MEM_MAX, "0", 0, NULL,
      NULL},
     {"maxmemory-policy", CONFIG_SPECIAL, FIELD(maxmemory_policy), 0, 0,
@@ -407,7 +407,7 @@ static const char *parse_cob(struct node_config *c, const char *v)
 static void format_cob(const struct node_config *c, char *out, size_t n)
 {
     snprintf(out, n,
-             "normal %llu %llu %lld replica 268435456 67108864 60 "
+             "normal %llu %llu %lld slave 268435456 67108864 60 "
              "pubsub 33554432 8388608 60",
              (unsigned long long)c->cob_normal_hard,
              (unsigned long long)c->cob_normal_soft,

@@ -288,7 +288,7 @@ void node_execute(struct node *n, struct session *s, int argc,
                           cmd->name);
         return;
     }
-    if (unlikely(!s->authenticated) && !(cmd->flags & CMD_NOAUTH)) {
+    if (unlikely(session_needs_auth(s)) && !(cmd->flags & CMD_NOAUTH)) {
         reject(s, "NOAUTH Authentication required.");
         return;
     }

@@ -92,6 +92,13 @@ struct node {
 
 /* ---- session.c ---- */
 
+/* True while s must authenticate first: as Redis, only while a password is
+ * configured (clearing requirepass lets everyone in). */
+static inline bool session_needs_auth(const struct session *s)
+{
+    return !s->authenticated && s->node->cfg.requirepass[0] != '\0';
+}
+
 /* Creates a session for an accepted conn and starts reading.  On failure
  * (memory) closes the conn.  Returns the session or NULL. */
 struct session *session_new(struct node *n, struct io_conn *conn);

@@ -212,7 +212,7 @@ static size_t run_commands(struct session *s, const char *buf, size_t len)
             s->blocked = true;
             break;
         }
-        s->parser.unauthenticated = !s->authenticated;
+        s->parser.unauthenticated = session_needs_auth(s);
         enum resp_parse_result r = resp_parse(&s->parser, buf + off, len - off);
         if (r == RESP_PARSE_NEED_MORE)
             break;

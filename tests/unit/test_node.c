@@ -210,6 +210,13 @@ static void auth_flow_with_requirepass(void **state)
     assert_memory_equal(r, "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n", 26);
     assert_non_null(strstr(r, "$5\r\nproto\r\n:3\r\n"));
     assert_string_equal(roundtrip(d, "CLIENT GETNAME\r\n"), "$3\r\napp\r\n");
+    /* Clearing the password lets unauthenticated clients in, as Redis. */
+    struct io_fake_conn *x = io_fake_connect(e.f, "10.0.0.3:5000");
+    assert_string_equal(roundtrip(x, "PING\r\n"),
+                        "-NOAUTH Authentication required.\r\n");
+    assert_string_equal(roundtrip(c, "CONFIG SET requirepass \"\"\r\n"),
+                        "+OK\r\n");
+    assert_string_equal(roundtrip(x, "PING\r\n"), "+PONG\r\n");
     env_fini(&e);
 }
 
