@@ -13,10 +13,12 @@
 #include <cmocka.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "kv/kv.h"
 #include "node/io_fake.h"
 #include "node/node.h"
+#include "resp/resp.h"
 #include "testlib.h"
 
 #define WALL_START_MS 1700000000000LL
@@ -544,6 +546,94 @@ static void active_expiry_under_fake_clock(void **state)
     env_fini(&e);
 }
 
+static void expiry_through_commands_without_sleeping(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e);
+    env_start(&e);
+    struct io_fake_conn *c = io_fake_connect(e.f, "10.0.0.1:5000");
+    assert_string_equal(roundtrip(c, "SET a 1 PX 1500\r\n"), "+OK\r\n");
+    assert_string_equal(roundtrip(c, "SET b 2 EX 100\r\n"), "+OK\r\n");
+    assert_string_equal(roundtrip(c, "GET a\r\n"), "$1\r\n1\r\n");
+    io_fake_advance(e.f, 1000);
+    assert_string_equal(roundtrip(c, "GET a\r\n"), "$1\r\n1\r\n");
+    io_fake_advance(e.f, 1000);
+    assert_string_equal(roundtrip(c, "GET a\r\n"), "$-1\r\n");
+    assert_string_equal(roundtrip(c, "GET b\r\n"), "$1\r\n2\r\n");
+    assert_int_equal(kv_dbsize(node_kv(e.n), 0), 1);
+    env_fini(&e);
+}
+
+static void oom_refuses_denyoom_commands_only(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e);
+    env_start(&e);
+    struct io_fake_conn *c = io_fake_connect(e.f, "10.0.0.1:5000");
+    assert_string_equal(roundtrip(c, "SET k v\r\n"), "+OK\r\n");
+    /* A limit far below what the cache already holds, noeviction. */
+    assert_string_equal(roundtrip(c, "CONFIG SET maxmemory 1\r\n"),
+                        "+OK\r\n");
+    assert_string_equal(roundtrip(c, "SET k2 v\r\n"),
+                        "-OOM command not allowed when used memory > "
+                        "'maxmemory'.\r\n");
+    assert_string_equal(roundtrip(c, "GET k\r\n"), "$1\r\nv\r\n");
+    assert_string_equal(roundtrip(c, "DEL k\r\n"), ":1\r\n");
+    /* With an eviction policy the write goes through. */
+    assert_string_equal(
+        roundtrip(c, "CONFIG SET maxmemory-policy allkeys-random\r\n"),
+        "+OK\r\n");
+    assert_string_equal(roundtrip(c, "PING\r\n"), "+PONG\r\n");
+    env_fini(&e);
+}
+
+/* The apply path Raft will use: the same writes with the same timestamps
+ * give the same state on two nodes, whatever their clocks say. */
+static void apply_write_is_deterministic(void **state)
+{
+    (void)state;
+    struct env a, b;
+    env_init(&a);
+    env_init(&b);
+    env_start(&a);
+    env_start(&b);
+    io_fake_advance(b.f, 123456); /* b's own clock is elsewhere */
+    static const char *const cmds[][4] = {
+        {"SET", "x", "1", NULL},      {"INCR", "x", NULL, NULL},
+        {"SET", "y", "hello", NULL},  {"EXPIRE", "y", "10", NULL},
+        {"MSET", "p", "q", NULL},     {"DEL", "p", NULL, NULL},
+    };
+    for (int node = 0; node < 2; node++) {
+        struct env *e = node == 0 ? &a : &b;
+        struct buf out;
+        buf_init(&out, 0);
+        struct resp_writer w;
+        resp_writer_init(&w, &out, 2);
+        for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+            size_t lens[4];
+            int argc = 0;
+            while (argc < 4 && cmds[i][argc] != NULL) {
+                lens[argc] = strlen(cmds[i][argc]);
+                argc++;
+            }
+            node_apply_write(e->n, 2, argc, cmds[i], lens,
+                             WALL_START_MS + (int64_t)i, &w);
+        }
+        assert_false(w.failed);
+        assert_int_equal(out.len, strlen("+OK\r\n:2\r\n+OK\r\n:1\r\n"
+                                         "+OK\r\n:1\r\n"));
+        assert_memory_equal(out.data, "+OK\r\n:2\r\n+OK\r\n:1\r\n"
+                                      "+OK\r\n:1\r\n", out.len);
+        buf_free(&out);
+    }
+    assert_int_equal(kv_dbsize(node_kv(a.n), 2), 2);
+    assert_true(kv_digest(node_kv(a.n)) == kv_digest(node_kv(b.n)));
+    env_fini(&a);
+    env_fini(&b);
+}
+
 static void peer_hangup_frees_session(void **state)
 {
     (void)state;
@@ -607,6 +697,9 @@ int main(void)
         cmocka_unit_test(info_and_command),
         cmocka_unit_test(shutdown_calls_the_host),
         cmocka_unit_test(active_expiry_under_fake_clock),
+        cmocka_unit_test(expiry_through_commands_without_sleeping),
+        cmocka_unit_test(oom_refuses_denyoom_commands_only),
+        cmocka_unit_test(apply_write_is_deterministic),
         cmocka_unit_test(peer_hangup_frees_session),
         cmocka_unit_test(accept_survives_allocation_failures),
     };
