@@ -42,6 +42,8 @@ int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
                               "command", container, sc->name);
             return 0;
         }
+        if (c->session != NULL)
+            c->session->last_sub = sc->name;
         sc->proc(c);
         return 0;
     }

@@ -281,6 +281,7 @@ void node_execute(struct node *n, struct session *s, int argc,
         return;
     }
     s->last_cmd = cmd;
+    s->last_sub = NULL;
     if (unlikely(!cmd_arity_ok(cmd, argc))) {
         n->stats.error_replies++;
         resp_reply_errorf(&s->w,

@@ -48,6 +48,7 @@ struct session {
     uint64_t last_ms;    /* last read or write, for `timeout` */
     uint64_t soft_since_ms; /* output above the soft limit since; 0: not */
     const struct command *last_cmd;
+    const char *last_sub; /* subcommand of last_cmd (static), or NULL */
 };
 
 struct node_stats {

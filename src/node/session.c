@@ -340,10 +340,12 @@ void session_describe(const struct session *s, uint64_t now_ms,
         "id=%llu addr=%s laddr=%s fd=-1 name=%s age=%llu idle=%llu flags=N "
         "db=%d sub=0 psub=0 ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu "
         "argv-mem=0 multi-mem=0 rbs=%zu rbp=0 obl=%zu oll=0 omem=%zu "
-        "tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d\n",
+        "tot-mem=%zu events=r cmd=%s%s%s user=default redir=-1 resp=%d\n",
         (unsigned long long)s->id, s->addr, s->laddr,
         s->name != NULL ? s->name : "", (unsigned long long)age,
         (unsigned long long)idle, s->db, s->query.len,
         s->query.cap - s->query.len, s->query.cap, s->out.len, pending,
-        sizeof(*s) + s->query.cap + s->out.cap + pending, cmd, s->proto);
+        sizeof(*s) + s->query.cap + s->out.cap + pending, cmd,
+        s->last_sub != NULL ? "|" : "", s->last_sub != NULL ? s->last_sub : "",
+        s->proto);
 }

@@ -421,6 +421,7 @@ static void client_commands(void **state)
     const char *r = roundtrip(a, "CLIENT LIST\r\n");
     assert_non_null(strstr(r, "id=1 addr=10.0.0.1:5000 laddr=127.0.0.1:6379"));
     assert_non_null(strstr(r, "name=alpha"));
+    assert_non_null(strstr(r, " cmd=client|list user=default"));
     assert_non_null(strstr(r, "id=2 addr=10.0.0.2:6000"));
     r = roundtrip(a, "CLIENT INFO\r\n");
     assert_non_null(strstr(r, "id=1 "));
