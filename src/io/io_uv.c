@@ -108,6 +108,16 @@ struct uv_fs_op {
     uint64_t offset;
 };
 
+/* uv_buf_init takes an unsigned int length; build the buffer directly so
+ * lengths over 4 GiB are not truncated. */
+static uv_buf_t make_buf(const void *p, size_t len)
+{
+    uv_buf_t b;
+    b.base = (char *)(uintptr_t)p;
+    b.len = len;
+    return b;
+}
+
 static struct io_uv *to_uv(struct io *io)
 {
     return (struct io_uv *)(void *)io;
@@ -316,7 +326,7 @@ static int start_write(struct uv_conn *c)
     struct buf tmp = c->inflight;
     c->inflight = c->queue;
     c->queue = tmp;
-    uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
+    uv_buf_t b = make_buf(c->inflight.data, c->inflight.len);
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, write_done_cb);
     if (rc != 0) {
         buf_clear(&c->inflight);
@@ -367,9 +377,9 @@ static int uvio_conn_write(struct io_conn *base, const void *data, size_t len)
         return 0;
     const char *p = data;
     if (!c->write_active && c->queue.len == 0) {
-        uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)len);
+        uv_buf_t b = make_buf(p, len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n == (int)len)
+        if (n >= 0 && (size_t)n == len)
             return 0;
         if (n < 0 && n != UV_EAGAIN)
             return CAIRN_ECLOSED;
@@ -410,7 +420,7 @@ static void uvio_conn_close(struct io_conn *base)
     ASSERT(!c->closing);
     /* Best effort for a last reply (QUIT's +OK, an error before a kick). */
     if (!c->write_active && c->queue.len > 0) {
-        uv_buf_t b = uv_buf_init(c->queue.data, (unsigned)c->queue.len);
+        uv_buf_t b = make_buf(c->queue.data, c->queue.len);
         (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     }
     c->closing = true;
@@ -794,8 +804,7 @@ static void fs_rw_done_cb(uv_fs_t *req)
     }
     /* A short write: send the rest (each round makes progress). */
     uv_fs_req_cleanup(req);
-    uv_buf_t b = uv_buf_init((char *)(uintptr_t)(op->data + op->done),
-                             (unsigned)(op->len - op->done));
+    uv_buf_t b = make_buf(op->data + op->done, op->len - op->done);
     int rc = uv_fs_write(op->u->loop, req, op->f->fd, &b, 1,
                          (int64_t)(op->offset + op->done), fs_rw_done_cb);
     if (rc != 0)
@@ -811,7 +820,7 @@ static int uvio_file_read(struct io_file *base, uint64_t offset, void *buf,
     if (op == NULL)
         return CAIRN_ENOMEM;
     op->len = len;
-    uv_buf_t b = uv_buf_init(buf, (unsigned)len);
+    uv_buf_t b = make_buf(buf, len);
     int rc = uv_fs_read(f->u->loop, &op->req, f->fd, &b, 1, (int64_t)offset,
                         fs_rw_done_cb);
     if (rc != 0) {
@@ -834,7 +843,7 @@ static int uvio_file_write(struct io_file *base, uint64_t offset,
     op->data = data;
     op->len = len;
     op->offset = offset;
-    uv_buf_t b = uv_buf_init((char *)(uintptr_t)data, (unsigned)len);
+    uv_buf_t b = make_buf(data, len);
     int rc = uv_fs_write(f->u->loop, &op->req, f->fd, &b, 1, (int64_t)offset,
                          fs_rw_done_cb);
     if (rc != 0) {
