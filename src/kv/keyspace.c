@@ -81,13 +81,17 @@ int kv_rename(struct kv *kv, int src_db, const void *src, size_t src_len,
 }
 
 int kv_copy(struct kv *kv, int src_db, const void *src, size_t src_len,
-            int dst_db, const void *dst, size_t dst_len, int64_t now_ms)
+            int dst_db, const void *dst, size_t dst_len, bool replace,
+            int64_t now_ms)
 {
     struct kv_db *ddb = kv_db_get(kv, dst_db);
     struct kv_entry *s = live_entry(kv, src_db, src, src_len, now_ms);
     if (s == NULL)
         return CAIRN_ENOTFOUND;
-    if (live_entry(kv, dst_db, dst, dst_len, now_ms) != NULL)
+    struct kv_entry *d = live_entry(kv, dst_db, dst, dst_len, now_ms);
+    if (d == s)
+        return CAIRN_EEXIST; /* same key in the same db */
+    if (d != NULL && !replace)
         return CAIRN_EEXIST;
     if (prepare_target(kv, ddb, s) != 0)
         return CAIRN_ENOMEM;
@@ -95,6 +99,8 @@ int kv_copy(struct kv *kv, int src_db, const void *src, size_t src_len,
                                      false);
     if (e == NULL)
         return CAIRN_ENOMEM;
+    /* Everything that can fail is done: now replace. */
+    drop_key(kv, ddb, dst, dst_len);
     int rc = dict_insert(kv, ddb, e, dict_hash(kv, dst, dst_len));
     ASSERT(rc == 0);
     if (entry_has_ttl(e))

@@ -228,10 +228,12 @@ bool kv_persist(struct kv *kv, int db, const void *key, size_t klen,
  * Returns 0, CAIRN_ENOTFOUND (no src) or CAIRN_ENOMEM. */
 int kv_rename(struct kv *kv, int src_db, const void *src, size_t src_len,
               int dst_db, const void *dst, size_t dst_len, int64_t now_ms);
-/* Copies src to dst with its TTL; dst must be absent (the caller deletes it
- * for REPLACE).  0, CAIRN_ENOTFOUND, CAIRN_EEXIST or CAIRN_ENOMEM. */
+/* Copies src to dst with its TTL.  A live dst is replaced if replace, else
+ * the call fails with CAIRN_EEXIST.  Returns 0, CAIRN_ENOTFOUND (no src),
+ * CAIRN_EEXIST or CAIRN_ENOMEM (state unchanged). */
 int kv_copy(struct kv *kv, int src_db, const void *src, size_t src_len,
-            int dst_db, const void *dst, size_t dst_len, int64_t now_ms);
+            int dst_db, const void *dst, size_t dst_len, bool replace,
+            int64_t now_ms);
 
 /* A random live key of db or NULL (read semantics for expired keys). */
 struct kv_entry *kv_random_key(struct kv *kv, int db, int64_t now_ms);

@@ -328,15 +328,9 @@ static void cmd_copy(struct cmd_ctx *c)
         resp_reply_int(c->w, 0);
         return;
     }
-    if (kv_lookup_write(c->kv, dst_db, dst, dlen, c->now_ms) != NULL) {
-        if (!replace) {
-            resp_reply_int(c->w, 0);
-            return;
-        }
-        kv_delete(c->kv, dst_db, dst, dlen, c->now_ms);
-    }
-    int rc = kv_copy(c->kv, c->db, src, slen, dst_db, dst, dlen, c->now_ms);
-    if (rc == CAIRN_ENOTFOUND) { /* src expired between lookups: cannot */
+    int rc = kv_copy(c->kv, c->db, src, slen, dst_db, dst, dlen, replace,
+                     c->now_ms);
+    if (rc == CAIRN_EEXIST || rc == CAIRN_ENOTFOUND) {
         resp_reply_int(c->w, 0);
         return;
     }

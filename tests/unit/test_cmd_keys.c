@@ -36,14 +36,17 @@ static int64_t now_ms = NOW;
 static int cur_db;
 static long fail_after = -1; /* >= 0: cache allocations fail after n */
 
+static uint64_t hash_seed;
+
 static int setup(void **state)
 {
-    (void)state;
     test_alloc_reset();
     fail_after = -1;
     struct kv_config cfg;
     kv_config_default(&cfg);
-    cfg.hash_seed = test_seed(1);
+    if (state != NULL) /* a cmocka setup, not a re-init inside a test */
+        hash_seed = test_seed(1);
+    cfg.hash_seed = hash_seed;
     kv = kv_new(&cfg);
     now_ms = NOW;
     cur_db = 0;
@@ -96,18 +99,20 @@ static void run(const char *line, struct buf *out)
 
 static void expect_n(const char *line, const char *reply, size_t len)
 {
-    struct buf out;
-    buf_init(&out, 0);
-    /* Reserved up front so that allocation-failure tests fail only the
-     * cache's allocations, not the reply buffer's. */
-    assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+    /* One buffer reserved up front, so allocation-failure tests fail only
+     * the cache's allocations, not the reply buffer's. */
+    static struct buf out;
+    if (out.cap == 0) {
+        buf_init(&out, 0);
+        assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+    }
+    out.len = 0;
     if (fail_after >= 0)
         test_alloc_fail_after(fail_after);
     run(line, &out);
     test_alloc_reset();
     if (out.len != len || memcmp(out.data, reply, len) != 0)
         fail_msg("'%s': got '%s' want '%s'", line, out.data, reply);
-    buf_free(&out);
 }
 
 static void expect(const char *line, const char *reply)
@@ -413,9 +418,49 @@ static void write_commands_are_deterministic(void **state)
     kv_free(other);
 }
 
+/* Every step of the table, run on the state the steps before it built,
+ * with the cache's allocations failing after 0, 1, 2 successes: the reply
+ * is the normal one or an out-of-memory error, and after an error the live
+ * contents are unchanged (MSET aside, which applies pairs one by one). */
+static void steps_survive_allocation_failures(void **state)
+{
+    (void)state;
+    const struct step *steps = keys_steps;
+    size_t n = ARRAY_LEN(keys_steps);
+    for (size_t i = 0; i < n; i++) {
+        for (long fail = 0; fail < 3; fail++) {
+            kv_free(kv);
+            assert_int_equal(setup(NULL), 0);
+            for (size_t j = 0; j < i; j++)
+                expect_n(steps[j].cmd, steps[j].reply, steps[j].reply_len);
+            uint64_t before = kv_digest_live(kv, now_ms);
+            struct buf out;
+            buf_init(&out, 0);
+            assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+            test_alloc_fail_after(fail);
+            run(steps[i].cmd, &out);
+            test_alloc_reset();
+            bool oom = out.len >= 18 &&
+                       memcmp(out.data, "-ERR out of memory", 18) == 0;
+            bool normal = out.len == steps[i].reply_len &&
+                          memcmp(out.data, steps[i].reply, out.len) == 0;
+            if (!oom && !normal)
+                fail_msg("'%s' with allocation failing after %ld: '%s'",
+                         steps[i].cmd, fail, out.data);
+            if (oom && strncmp(steps[i].cmd, "mset", 4) != 0 &&
+                kv_digest_live(kv, now_ms) != before)
+                fail_msg("'%s' failed but changed the cache", steps[i].cmd);
+            assert_true(kv_check(kv));
+            buf_free(&out);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(steps_survive_allocation_failures,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(key_commands_match_redis, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(scan_and_keys_return_every_live_key,

@@ -35,14 +35,17 @@ static int64_t now_ms = NOW;
 static int cur_db;
 static long fail_after = -1; /* >= 0: cache allocations fail after n */
 
+static uint64_t hash_seed;
+
 static int setup(void **state)
 {
-    (void)state;
     test_alloc_reset();
     fail_after = -1;
     struct kv_config cfg;
     kv_config_default(&cfg);
-    cfg.hash_seed = test_seed(1);
+    if (state != NULL) /* a cmocka setup, not a re-init inside a test */
+        hash_seed = test_seed(1);
+    cfg.hash_seed = hash_seed;
     kv = kv_new(&cfg);
     now_ms = NOW;
     cur_db = 0;
@@ -95,18 +98,20 @@ static void run(const char *line, struct buf *out)
 
 static void expect_n(const char *line, const char *reply, size_t len)
 {
-    struct buf out;
-    buf_init(&out, 0);
-    /* Reserved up front so that allocation-failure tests fail only the
-     * cache's allocations, not the reply buffer's. */
-    assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+    /* One buffer reserved up front, so allocation-failure tests fail only
+     * the cache's allocations, not the reply buffer's. */
+    static struct buf out;
+    if (out.cap == 0) {
+        buf_init(&out, 0);
+        assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+    }
+    out.len = 0;
     if (fail_after >= 0)
         test_alloc_fail_after(fail_after);
     run(line, &out);
     test_alloc_reset();
     if (out.len != len || memcmp(out.data, reply, len) != 0)
         fail_msg("'%s': got '%s' want '%s'", line, out.data, reply);
-    buf_free(&out);
 }
 
 static void expect(const char *line, const char *reply)
@@ -230,7 +235,6 @@ static const struct step string_steps[] = {
     S("setrange sr 0 <empty>", ":7\r\n"),
     S("setrange nokey2 3 <empty>", ":0\r\n"),
     S("exists nokey2", ":0\r\n"),
-    S("setrange sr 536870911 x", ":536870912\r\n"),
     S("setrange sr 536870912 x",
      "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"),
     S("setrange sr x y", "-ERR value is not an integer or out of range\r\n"),
@@ -328,6 +332,26 @@ static void set_get_reply_is_rolled_back_when_memory_fails(void **state)
     assert_true(kv_check(kv));
 }
 
+/* The 512 MB limit itself is tested with a small configured limit, so the
+ * test does not allocate half a gigabyte. */
+static void string_limit_applies_to_setrange_and_append(void **state)
+{
+    (void)state;
+    struct kv_config cfg = *kv_config_get(kv);
+    cfg.string_len_max = 10;
+    kv_config_update(kv, &cfg);
+    expect("setrange s 9 x", ":10\r\n");
+    expect("setrange s 10 x",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+    expect("append s y",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+    expect("set t 123456789", "+OK\r\n");
+    expect("append t 0", ":10\r\n");
+    expect("append t 1",
+           "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n");
+    expect("strlen t", ":10\r\n");
+}
+
 static void command_flags_are_set(void **state)
 {
     (void)state;
@@ -356,9 +380,49 @@ static void command_flags_are_set(void **state)
     assert_int_equal(mset->key_step, 2);
 }
 
+/* Every step of the table, run on the state the steps before it built,
+ * with the cache's allocations failing after 0, 1, 2 successes: the reply
+ * is the normal one or an out-of-memory error, and after an error the live
+ * contents are unchanged (MSET aside, which applies pairs one by one). */
+static void steps_survive_allocation_failures(void **state)
+{
+    (void)state;
+    const struct step *steps = string_steps;
+    size_t n = ARRAY_LEN(string_steps);
+    for (size_t i = 0; i < n; i++) {
+        for (long fail = 0; fail < 3; fail++) {
+            kv_free(kv);
+            assert_int_equal(setup(NULL), 0);
+            for (size_t j = 0; j < i; j++)
+                expect_n(steps[j].cmd, steps[j].reply, steps[j].reply_len);
+            uint64_t before = kv_digest_live(kv, now_ms);
+            struct buf out;
+            buf_init(&out, 0);
+            assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+            test_alloc_fail_after(fail);
+            run(steps[i].cmd, &out);
+            test_alloc_reset();
+            bool oom = out.len >= 18 &&
+                       memcmp(out.data, "-ERR out of memory", 18) == 0;
+            bool normal = out.len == steps[i].reply_len &&
+                          memcmp(out.data, steps[i].reply, out.len) == 0;
+            if (!oom && !normal)
+                fail_msg("'%s' with allocation failing after %ld: '%s'",
+                         steps[i].cmd, fail, out.data);
+            if (oom && strncmp(steps[i].cmd, "mset", 4) != 0 &&
+                kv_digest_live(kv, now_ms) != before)
+                fail_msg("'%s' failed but changed the cache", steps[i].cmd);
+            assert_true(kv_check(kv));
+            buf_free(&out);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(steps_survive_allocation_failures,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(string_commands_match_redis, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(expiry_follows_the_fake_clock, setup,
@@ -367,6 +431,8 @@ int main(void)
             set_get_reply_is_rolled_back_when_memory_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(command_flags_are_set, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            string_limit_applies_to_setrange_and_append, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

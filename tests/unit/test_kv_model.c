@@ -211,7 +211,7 @@ static void step_once(struct kv *a, struct kv *b)
         if (copy && same && live)
             want = CAIRN_EEXIST;
         for (int i = 0; i < 2; i++) {
-            int rc = copy ? kv_copy(kvs[i], d, name, nl, d2, n2, n2l, now)
+            int rc = copy ? kv_copy(kvs[i], d, name, nl, d2, n2, n2l, false, now)
                           : kv_rename(kvs[i], d, name, nl, d2, n2, n2l, now);
             assert_int_equal(rc, want);
         }

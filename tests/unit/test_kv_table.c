@@ -327,7 +327,11 @@ static int op_rename(struct kv *kv)
 }
 static int op_copy(struct kv *kv)
 {
-    return kv_copy(kv, 0, "raw", 3, 1, "copied", 6, NOW);
+    return kv_copy(kv, 0, "raw", 3, 1, "copied", 6, false, NOW);
+}
+static int op_copy_replace(struct kv *kv)
+{
+    return kv_copy(kv, 0, "raw", 3, 0, "key:1", 5, true, NOW);
 }
 static int op_kv_new(struct kv *kv)
 {
@@ -355,6 +359,7 @@ static void allocation_failures_leave_state_unchanged(void **state)
     check_fault_paths(op_expire, "expire");
     check_fault_paths(op_rename, "rename");
     check_fault_paths(op_copy, "copy");
+    check_fault_paths(op_copy_replace, "copy replace");
     check_fault_paths(op_kv_new, "kv_new");
 }
 
