@@ -29,7 +29,8 @@ static struct kv_entry *entry_alloc(struct kv *kv, const void *key,
                                     size_t klen, enum kv_encoding enc,
                                     size_t vlen, int64_t expire_ms)
 {
-    ASSERT(klen <= UINT32_MAX);
+    if (klen > UINT32_MAX) /* only with proto-max-bulk-len above 4 GB */
+        return NULL;
     bool ttl = expire_ms != KV_NO_EXPIRE;
     size_t size = sizeof(struct kv_entry) + (ttl ? KV_TTL_BLOCK : 0) + klen +
                   value_size(enc, vlen);
