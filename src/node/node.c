@@ -181,12 +181,16 @@ void node_config_changed(struct node *n)
     kv_config_update(n->kv, &kc);
     resp_limits_from(&n->cfg, &n->resp_limits);
     cairn_log_set_level((enum cairn_log_level)n->cfg.loglevel);
-    /* New limits apply to existing sessions' buffers too. */
-    for (struct session *s = n->head; s != NULL; s = s->next) {
-        s->query.limit = (size_t)n->cfg.query_buf_max;
-        s->out.limit = n->cfg.cob_normal_hard == 0
+    /* New limits apply to existing sessions' buffers too.  A buffer already
+     * holding more than the new limit keeps its length as the limit (struct
+     * buf requires len <= limit); the output check then closes the client
+     * if it stays over. */
+    size_t out_limit = n->cfg.cob_normal_hard == 0
                            ? SIZE_MAX
                            : (size_t)n->cfg.cob_normal_hard;
+    for (struct session *s = n->head; s != NULL; s = s->next) {
+        s->query.limit = CAIRN_MAX((size_t)n->cfg.query_buf_max, s->query.len);
+        s->out.limit = CAIRN_MAX(out_limit, s->out.len);
         s->parser.limits = n->resp_limits;
     }
 }

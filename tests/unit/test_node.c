@@ -477,6 +477,26 @@ static void config_get_set(void **state)
     env_fini(&e);
 }
 
+static void lowering_limits_below_buffered_bytes_is_safe(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e);
+    env_start(&e);
+    struct io_fake_conn *c = io_fake_connect(e.f, "10.0.0.1:5000");
+    /* Replies already buffered in the same batch exceed the new limit. */
+    char cmd[3000];
+    snprintf(cmd, sizeof(cmd),
+             "ECHO %02000d\r\nCONFIG SET client-output-buffer-limit "
+             "\"normal 100 0 0\"\r\nECHO %0200d\r\n", 1, 2);
+    io_fake_send_str(c, cmd);
+    /* The client is dropped for its output, never a buffer overrun. */
+    assert_true(io_fake_closed(c));
+    struct io_fake_conn *d = io_fake_connect(e.f, "10.0.0.2:5000");
+    assert_string_equal(roundtrip(d, "PING\r\n"), "+PONG\r\n");
+    env_fini(&e);
+}
+
 static void info_and_command(void **state)
 {
     (void)state;
@@ -695,6 +715,7 @@ int main(void)
         cmocka_unit_test(maxclients_rejects_with_error),
         cmocka_unit_test(client_commands),
         cmocka_unit_test(config_get_set),
+        cmocka_unit_test(lowering_limits_below_buffered_bytes_is_safe),
         cmocka_unit_test(info_and_command),
         cmocka_unit_test(shutdown_calls_the_host),
         cmocka_unit_test(active_expiry_under_fake_clock),
