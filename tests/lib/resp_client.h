@@ -22,6 +22,7 @@ struct resp_client {
     struct buf in;    /* received, not yet returned */
     struct buf reply; /* last reply of resp_client_call*, NUL-terminated */
     bool eof;         /* the server closed its side */
+    size_t dropped;   /* bytes resp_client_wait_closed() threw away */
 };
 
 /* Connects to 127.0.0.1:port.  Returns 0 or a negative CAIRN_E* code. */
@@ -49,8 +50,10 @@ int resp_client_read(struct resp_client *c, struct buf *out);
  * (valid until the next call) or NULL on failure. */
 const char *resp_client_call(struct resp_client *c, const char *line);
 
-/* Waits up to timeout_ms for the server to close the connection, discarding
- * what arrives.  Returns 0 if closed, CAIRN_EAGAIN if still open. */
+/* Waits up to timeout_ms for the server to close the connection.  What
+ * arrives stays in c->in up to 1 MiB; beyond that it is thrown away and
+ * counted in c->dropped (a test may drain a flood this way).  Returns 0 if
+ * closed, CAIRN_EAGAIN if still open. */
 int resp_client_wait_closed(struct resp_client *c, int timeout_ms);
 
 /* Length of the first whole reply in p[0..len): > 0, 0 if incomplete, or
