@@ -5,13 +5,16 @@
  *
  * Input layout: byte 0 picks the read size (1..256, or 64 KiB when 0),
  * byte 1 options (bit 0: a password is required, bit 1: tiny output limit,
- * bit 2: tiny query limit, bit 3: stalled client, bit 4: maxmemory 1 MiB),
- * the rest is the client's byte stream.  Between reads the fake clock moves,
+ * bit 2: tiny query limit, bit 3: stalled client, bit 4: maxmemory 1 MiB,
+ * bit 5: allocation failures: byte 2 says after how many allocations (x8)
+ * every later one fails), the rest is the client's byte stream.  Between reads the fake clock moves,
  * so cron (expiry, timeouts) runs in between commands.
  *
  * Checked: no crash or sanitizer report; the node's client count is 0 or 1
- * and agrees with the connection's state; every allocation is released.
+ * and agrees with the connection's state; every allocation is released,
+ * also when allocations fail (the client is then closed, never a crash).
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void quiet(void *ctx, enum cairn_log_level level, const char *msg)
 {
     (void)ctx, (void)level, (void)msg;
+}
+
+static long allocs_left = -1; /* -1: no failures */
+
+static bool fail_hook(void *ctx, size_t size)
+{
+    (void)ctx, (void)size;
+    if (allocs_left < 0)
+        return false;
+    if (allocs_left == 0)
+        return true;
+    allocs_left--;
+    return false;
 }
 
 static void configure(struct node_config *cfg, uint8_t opts)
@@ -64,6 +80,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t opts = data[1];
     data += 2;
     size -= 2;
+    long fail_after = -1;
+    if (opts & 32) {
+        if (size < 1)
+            return 0;
+        fail_after = (long)data[0] * 8;
+        data++;
+        size--;
+    }
 
     struct node_config cfg;
     configure(&cfg, opts);
@@ -76,6 +100,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(c != NULL);
     if (opts & 8)
         io_fake_stall(c, true);
+    /* Faults start once the node and the client exist: every failure from
+     * here on is one a running server could meet. */
+    allocs_left = fail_after;
+    cairn_alloc_set_fail_hook(fail_hook, NULL);
     for (size_t off = 0, round = 0; off < size && !io_fake_closed(c);
          round++) {
         size_t chunk = size - off < read_size ? size - off : read_size;
@@ -84,6 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         io_fake_advance(f, (round % 5) * 300);
         CHECK(node_client_count(n) == (io_fake_closed(c) ? 0u : 1u));
     }
+    cairn_alloc_set_fail_hook(NULL, NULL);
+    allocs_left = -1;
     io_fake_stall(c, false);
     node_free(n);
     io_fake_free(f);
