@@ -70,6 +70,20 @@ static void quit_replies_ok_then_closes(void **state)
     it_still_serving(shared.port);
 }
 
+static void quit_in_a_pipeline_answers_what_came_before(void **state)
+{
+    (void)state;
+    struct resp_client c;
+    it_connect(&c, shared.port);
+    static const char in[] = "PING\r\n*1\r\n$4\r\nQUIT\r\nPING\r\n";
+    assert_int_equal(resp_client_send(&c, in, sizeof(in) - 1), 0);
+    it_expect_reply(&c, "+PONG\r\n");
+    it_expect_reply(&c, "+OK\r\n");
+    it_expect_closed(&c);
+    assert_int_equal(c.in.len, 0); /* the PING after QUIT is not answered */
+    resp_client_close(&c);
+}
+
 static void config_get_what_redis_benchmark_asks(void **state)
 {
     (void)state;
@@ -259,6 +273,7 @@ int main(void)
     const struct CMUnitTest shared_tests[] = {
         cmocka_unit_test(ping_inline_and_multibulk),
         cmocka_unit_test(quit_replies_ok_then_closes),
+        cmocka_unit_test(quit_in_a_pipeline_answers_what_came_before),
         cmocka_unit_test(config_get_what_redis_benchmark_asks),
         cmocka_unit_test(info_has_the_sections_tools_read),
         cmocka_unit_test(client_setname_list_kill),
