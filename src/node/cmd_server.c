@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "core/assert.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "node/cmd_server_int.h"
 #include "node/node_int.h"
 
@@ -323,6 +324,20 @@ static void cmd_shutdown(struct cmd_ctx *c)
     node_request_shutdown(c->node);
 }
 
+/* "POST" and "Host:" as a command mean an HTTP request (a browser tricked
+ * into cross-protocol scripting): drop the connection without a reply, as
+ * Redis does. */
+static void cmd_security_warning(struct cmd_ctx *c)
+{
+    LOG_WARNING("Possible SECURITY ATTACK detected. It looks like somebody "
+                "is sending POST or Host: commands to cairn. This is likely "
+                "due to an attacker attempting to use Cross Protocol "
+                "Scripting to compromise your server. Connection from %s "
+                "aborted.", c->session != NULL ? c->session->addr : "?");
+    if (c->session != NULL)
+        c->session->closing = true;
+}
+
 /* ---- CLIENT ---- */
 
 static void client_id(struct cmd_ctx *c)
@@ -603,12 +618,16 @@ const struct command cmd_server_table[] = {
      "Returns the given string."},
     {"hello", -1, CMD_NOAUTH | CMD_FAST | CONN, 0, 0, 0, cmd_hello,
      "connection", "Handshakes with the server."},
+    {"host:", -1, CMD_NOAUTH | CMD_LOADING, 0, 0, 0, cmd_security_warning,
+     "server", "Drops HTTP requests (cross-protocol scripting)."},
     {"info", -1, CMD_LOADING, 0, 0, 0, cmd_info, "server",
      "Returns information and statistics about the server."},
     {"lastsave", 1, CMD_FAST | CMD_LOADING, 0, 0, 0, cmd_lastsave, "server",
      "Returns the Unix timestamp of the last successful save to disk."},
     {"ping", -1, CMD_FAST | CONN, 0, 0, 0, cmd_ping, "connection",
      "Returns the server's liveliness response."},
+    {"post", -1, CMD_NOAUTH | CMD_LOADING, 0, 0, 0, cmd_security_warning,
+     "server", "Drops HTTP requests (cross-protocol scripting)."},
     {"quit", -1, CMD_NOAUTH | CMD_FAST | CONN, 0, 0, 0, cmd_quit,
      "connection", "Closes the connection."},
     {"select", 2, CMD_FAST | CONN, 0, 0, 0, cmd_select, "connection",

@@ -245,6 +245,22 @@ static void hello_and_resp3(void **state)
     env_fini(&e);
 }
 
+static void http_requests_are_dropped_without_reply(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e);
+    strcpy(e.cfg.requirepass, "pw"); /* even before authentication */
+    env_start(&e);
+    struct io_fake_conn *a = io_fake_connect(e.f, "10.0.0.1:5000");
+    assert_string_equal(roundtrip(a, "POST / HTTP/1.1\r\nHost: x\r\n"), "");
+    assert_true(io_fake_closed(a));
+    struct io_fake_conn *b = io_fake_connect(e.f, "10.0.0.1:5001");
+    assert_string_equal(roundtrip(b, "host: example.com\r\n"), "");
+    assert_true(io_fake_closed(b));
+    env_fini(&e);
+}
+
 static void quit_replies_ok_and_closes(void **state)
 {
     (void)state;
@@ -706,6 +722,7 @@ int main(void)
         cmocka_unit_test(protocol_error_replies_then_closes),
         cmocka_unit_test(auth_flow_with_requirepass),
         cmocka_unit_test(hello_and_resp3),
+        cmocka_unit_test(http_requests_are_dropped_without_reply),
         cmocka_unit_test(quit_replies_ok_and_closes),
         cmocka_unit_test(output_limit_disconnects_a_client_that_does_not_read),
         cmocka_unit_test(backpressure_pauses_then_resumes),
