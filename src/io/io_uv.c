@@ -556,6 +556,8 @@ static void on_connection(uv_stream_t *server, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    /* Find peers that vanished without a FIN (Redis: tcp-keepalive 300). */
+    uv_tcp_keepalive(&c->tcp, 1, 300);
     l->cb(l->ctx, &c->base);
     ASSERT(c->started || c->closing); /* the contract of io_accept_cb */
 }

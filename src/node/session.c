@@ -147,6 +147,7 @@ void session_flush(struct session *s)
         return;
     int rc = io_conn_write(s->conn, s->out.data, s->out.len);
     s->node->stats.net_output_bytes += s->out.len;
+    s->last_ms = io_now_ms(s->node->io); /* an interaction, as in Redis */
     buf_clear(&s->out);
     buf_shrink(&s->out, CAIRN_IO_WRITE_BUF_KEEP);
     if (rc != 0) {
