@@ -254,20 +254,39 @@ static void memo_rehash(struct memo *m)
     }
 }
 
-/* Adds (bits, state); returns false when it was already there. */
-static bool memo_add(struct memo *m, const uint64_t *bits, uint64_t bits_hash,
-                     uint32_t state)
+/*
+ * Adds the configuration (bits, state) unless one already seen dominates it.
+ * known[] masks the operations with known outcomes.  A configuration with
+ * the same known operations linearized, the same state and a SUBSET of the
+ * unknown operations used dominates: it has every option the new one has
+ * (an unknown operation may always be left for later, or never).  Equality
+ * is the special case Lowe's memo uses.  bits_hash covers the known part
+ * only, so dominating entries share the probe sequence.  Returns false when
+ * the configuration needs no exploring.  insert=false only checks: used for
+ * configurations right after an unknown op, whose next step is restricted
+ * (see needed_after), so they must not prune unrestricted ones.
+ */
+static bool memo_add(struct memo *m, const uint64_t *bits, const uint64_t *known,
+                     uint64_t bits_hash, uint32_t state, bool insert)
 {
     uint64_t h = bits_hash ^ (state * 0x9e3779b97f4a7c15ull);
     uint32_t i = (uint32_t)h & (m->slot_cap - 1);
     size_t wbytes = m->words * sizeof(uint64_t);
     while (m->slots[i] != 0) {
         uint32_t e = m->slots[i] - 1;
-        if (m->hash[e] == h && m->state[e] == state &&
-            memcmp(&m->bits[(size_t)e * m->words], bits, wbytes) == 0)
-            return false;
+        if (m->hash[e] == h && m->state[e] == state) {
+            const uint64_t *old = &m->bits[(size_t)e * m->words];
+            bool dominated = true;
+            for (uint32_t w = 0; w < m->words && dominated; w++)
+                dominated = ((old[w] ^ bits[w]) & known[w]) == 0 &&
+                            (old[w] & ~known[w] & ~bits[w]) == 0;
+            if (dominated)
+                return false;
+        }
         i = (i + 1) & (m->slot_cap - 1);
     }
+    if (!insert)
+        return true;
     if (m->count == m->cap) {
         m->cap *= 2;
         m->bits = sim_xrealloc(m->bits, (size_t)m->cap * wbytes);
@@ -296,6 +315,7 @@ struct entry {
 struct frame {
     uint32_t entry;
     uint32_t state;
+    uint8_t phase;
 };
 
 struct search {
@@ -307,7 +327,9 @@ struct search {
     uint32_t *next;
     uint32_t *prev;
     uint64_t *bits;
-    uint64_t *zobrist;
+    uint64_t *zobrist;   /* 0 for unknown ops: the hash covers known ops */
+    uint64_t *known;     /* bitset of the ops with known outcomes */
+    uint32_t *prev_same; /* unknown op -> earlier identical unknown op */
     struct frame *stack;
     struct states st;
     struct memo memo;
@@ -328,6 +350,52 @@ static int entry_cmp(const void *a, const void *b)
     if (x->op != y->op)
         return x->op < y->op ? -1 : 1;
     return 0;
+}
+
+static bool same_effect(const struct lin_op *a, const struct lin_op *b)
+{
+    return a->kind == b->kind && a->arg_len == b->arg_len &&
+           (a->arg_len == 0 || memcmp(a->arg, b->arg, a->arg_len) == 0);
+}
+
+/*
+ * Symmetry breaking: unknown operations with the same effect (two unknown
+ * INCRs, two unknown DELs) are interchangeable, so only linearizations that
+ * place them in call order are explored.  Complete: given any
+ * linearization, swapping two such operations keeps every result (theirs
+ * are unknown) and every real-time constraint (the earlier-called one can
+ * go wherever the later-called one went).  prev_same[i] is the op that must
+ * be linearized before unknown op i, or NIL.  Quadratic in the unknown ops
+ * of one key, which are few.
+ */
+static void link_identical_unknowns(struct search *s)
+{
+    s->prev_same = sim_xmalloc((s->m + 1) * sizeof(uint32_t));
+    for (uint32_t i = 0; i < s->m; i++) {
+        const struct lin_op *op = &s->ops[s->gidx[i]];
+        s->prev_same[i] = NIL;
+        if (op->res != LIN_RES_UNKNOWN)
+            continue;
+        uint64_t best_call = 0;
+        for (uint32_t j = 0; j < s->m; j++) {
+            const struct lin_op *o = &s->ops[s->gidx[j]];
+            if (j == i || o->res != LIN_RES_UNKNOWN || !same_effect(op, o))
+                continue;
+            /* earlier call, ties by index: a total order */
+            bool before = o->call_us < op->call_us ||
+                          (o->call_us == op->call_us && j < i);
+            if (before && (s->prev_same[i] == NIL || o->call_us > best_call ||
+                           (o->call_us == best_call && j > s->prev_same[i]))) {
+                s->prev_same[i] = j;
+                best_call = o->call_us;
+            }
+        }
+    }
+}
+
+static bool bit_test(const struct search *s, uint32_t op)
+{
+    return (s->bits[op / 64] >> (op % 64)) & 1;
 }
 
 static void search_build(struct search *s)
@@ -364,9 +432,18 @@ static void search_build(struct search *s)
     s->zobrist = sim_xmalloc(s->m * sizeof(uint64_t));
     struct cairn_rng rng;
     cairn_rng_seed(&rng, 0x6c696e65ull + s->m);
-    for (uint32_t i = 0; i < s->m; i++)
-        s->zobrist[i] = cairn_rng_next(&rng);
+    s->known = sim_xcalloc(words, sizeof(uint64_t));
+    for (uint32_t i = 0; i < s->m; i++) {
+        uint64_t z = cairn_rng_next(&rng);
+        if (s->ops[s->gidx[i]].res != LIN_RES_UNKNOWN) {
+            s->known[i / 64] |= 1ull << (i % 64);
+            s->zobrist[i] = z;
+        } else {
+            s->zobrist[i] = 0;
+        }
+    }
     s->stack = sim_xmalloc((s->m + 1) * sizeof(*s->stack));
+    link_identical_unknowns(s);
     states_init(&s->st);
     memo_init(&s->memo, words);
 }
@@ -378,7 +455,9 @@ static void search_free(struct search *s)
     cairn_free(s->prev);
     cairn_free(s->bits);
     cairn_free(s->zobrist);
+    cairn_free(s->known);
     cairn_free(s->stack);
+    cairn_free(s->prev_same);
     states_free(&s->st);
     memo_free(&s->memo);
 }
@@ -417,29 +496,88 @@ static void bit_flip(struct search *s, uint32_t op, uint64_t *hash)
     *hash ^= s->zobrist[op];
 }
 
-/* Runs the search; returns the verdict and adds the steps used. */
+/* Links the op at e into the linearization (push), or undoes the last one
+ * (pop); the bitset, its hash and the list move together. */
+static void push(struct search *s, uint32_t e, uint32_t state, uint8_t phase,
+                 uint32_t *depth)
+{
+    s->stack[(*depth)++] = (struct frame){e, state, phase};
+    ASSERT(*depth <= s->m);
+    lift(s, e);
+}
+
+/*
+ * Canonical placement of unknown operations.  Any linearization can be
+ * rewritten so that an unknown op u (placed in state S, giving S_u) is
+ * immediately followed by an op y that needs it: rewriting moves u later
+ * or drops it, and stops because unknown ops only move later or vanish:
+ *   - if y is valid in S and ends in the same state with or without u
+ *     before it, u is invisible there: drop u (its outcome is unknown, so
+ *     "never" is allowed);
+ *   - if y is known, valid in S, and u and y commute, swap them (an
+ *     unknown op has no return, so moving it later breaks no real-time
+ *     order, and moving known y earlier past an op with no return neither).
+ * So the search only lets y follow an unknown u when neither applies.
+ * This prunes chains of blind overwrites nobody read, the source of the
+ * exponential blow-up of histories with many timed-out writes.  ns is y's
+ * result state from S_u.
+ */
+static bool needed_after(struct search *s, const struct frame *uf,
+                         const struct lin_op *y, bool y_known, uint32_t ns)
+{
+    uint32_t sy, su;
+    if (!model_step(&s->st, y, uf->state, &sy))
+        return true; /* y's result needs u */
+    if (sy == ns)
+        return false; /* u changes nothing y or anyone after sees */
+    if (!y_known)
+        return true;
+    const struct lin_op *u = &s->ops[s->gidx[s->ent[uf->entry].op]];
+    bool ok = model_step(&s->st, u, sy, &su);
+    ASSERT(ok); /* unknown outcomes always fit */
+    return su != ns; /* they commute: y could go first */
+}
+
+/* Runs the search; returns the verdict and adds the steps used.
+ *
+ * Candidates at each level are the calls before the first return left in
+ * the list.  They are tried in two phases: known operations first, then
+ * operations of unknown outcome.  Both phases together try every candidate
+ * once, so the search stays complete; but an unknown operation is only
+ * placed when nothing known fits, which keeps "it never happened (yet)" the
+ * cheap default and avoids exploring subsets of unknown writes that nobody
+ * observed. */
 static enum lin_verdict search_run(struct search *s, uint64_t budget,
                                    uint64_t *steps)
 {
     uint32_t head = s->ne, cur = s->next[head], state = 0, depth = 0;
     uint64_t hash = 0, n = 0;
+    uint8_t phase = 0;
     for (;;) {
-        if (cur == NIL)
+        if (cur == NIL) {
+            ASSERT(phase == 0); /* phase 1 always stops at a return */
             break; /* only unknown calls remain: they go last, or never */
+        }
         if (n++ >= budget) {
             *steps += n;
             return LIN_INCONCLUSIVE;
         }
         const struct entry *e = &s->ent[cur];
         if (e->is_call) {
+            bool unknown = e->match == NIL;
             uint32_t ns;
-            if (model_step(&s->st, &s->ops[s->gidx[e->op]], state, &ns)) {
+            const struct lin_op *op = &s->ops[s->gidx[e->op]];
+            if (unknown == (phase == 1) &&
+                (!unknown || s->prev_same[e->op] == NIL ||
+                 bit_test(s, s->prev_same[e->op])) &&
+                model_step(&s->st, op, state, &ns) &&
+                (depth == 0 || s->ent[s->stack[depth - 1].entry].match != NIL ||
+                 needed_after(s, &s->stack[depth - 1], op, !unknown, ns))) {
                 bit_flip(s, e->op, &hash);
-                if (memo_add(&s->memo, s->bits, hash, ns)) {
-                    s->stack[depth++] = (struct frame){cur, state};
-                    ASSERT(depth <= s->m);
+                if (memo_add(&s->memo, s->bits, s->known, hash, ns, !unknown)) {
+                    push(s, cur, state, phase, &depth);
                     state = ns;
-                    lift(s, cur);
+                    phase = 0;
                     cur = s->next[head];
                     continue;
                 }
@@ -448,7 +586,12 @@ static enum lin_verdict search_run(struct search *s, uint64_t budget,
             cur = s->next[cur];
             continue;
         }
-        /* A return whose call is not linearized: this branch is dead. */
+        if (phase == 0) {
+            phase = 1; /* no known candidate fits: try the unknown ones */
+            cur = s->next[head];
+            continue;
+        }
+        /* A return whose call cannot be linearized: this branch is dead. */
         if (!s->stuck || depth > s->best_depth) {
             s->stuck = true;
             s->best_depth = depth;
@@ -462,6 +605,7 @@ static enum lin_verdict search_run(struct search *s, uint64_t budget,
         struct frame f = s->stack[--depth];
         bit_flip(s, s->ent[f.entry].op, &hash);
         state = f.state;
+        phase = f.phase;
         unlift(s, f.entry);
         cur = s->next[f.entry];
     }

@@ -1,10 +1,12 @@
 /*
- * report.c: trace files and failure reports; see report.h.  This is the one
- * file of sim/ that touches stdio streams, so that the models stay pure.
+ * report.c: trace files, failure reports and the runner's speed; see
+ * report.h.  This is the one file of sim/ that touches stdio streams or the
+ * real clock, so that the models stay pure.
  */
 #include "report.h"
 
 #include <inttypes.h>
+#include <time.h>
 
 #include "core/alloc.h"
 #include "core/error.h"
@@ -77,4 +79,11 @@ int sim_report_trace_close(struct sim_world *w, struct sim_report_trace *t)
         rc = CAIRN_EIO;
     cairn_free(t);
     return rc;
+}
+
+double sim_report_real_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

@@ -25,4 +25,8 @@ int sim_report_trace_open(struct sim_world *w, const char *path,
                           struct sim_report_trace **out);
 int sim_report_trace_close(struct sim_world *w, struct sim_report_trace *t);
 
+/* Seconds on the real monotonic clock, for measuring a runner's speed
+ * (never used by the models). */
+double sim_report_real_seconds(void);
+
 #endif

@@ -427,6 +427,158 @@ static void real_executions_pass_and_a_corrupted_read_fails(void **state)
     }
 }
 
+/* ---- brute force reference ---- */
+
+/* An independent model of one key for the reference checker. */
+struct bstate {
+    bool present;
+    char v[96];
+};
+
+static bool bf_step(const struct lin_op *op, struct bstate *st)
+{
+    bool any = op->res == LIN_RES_UNKNOWN;
+    char arg[64] = "";
+    if (op->arg != NULL)
+        snprintf(arg, sizeof(arg), "%.*s", (int)op->arg_len, (const char *)op->arg);
+    switch (op->kind) {
+    case LIN_GET:
+        if (!st->present)
+            return any || op->res == LIN_RES_NIL;
+        return any || (op->res == LIN_RES_BULK && op->res_len == strlen(st->v) &&
+                       memcmp(op->res_bytes, st->v, op->res_len) == 0);
+    case LIN_SET:
+        st->present = true;
+        strcpy(st->v, arg);
+        return any || op->res == LIN_RES_OK;
+    case LIN_DEL: {
+        bool was = st->present;
+        st->present = false;
+        return any || (op->res == LIN_RES_INT && op->res_int == was);
+    }
+    case LIN_INCR: {
+        char *end;
+        long v = st->present ? strtol(st->v, &end, 10) : 0;
+        if (st->present && (*end != '\0' || st->v[0] == '\0'))
+            return any || op->res == LIN_RES_ERR;
+        st->present = true;
+        snprintf(st->v, sizeof(st->v), "%ld", v + 1);
+        return any || (op->res == LIN_RES_INT && op->res_int == v + 1);
+    }
+    case LIN_APPEND:
+        if (!st->present)
+            st->v[0] = '\0';
+        st->present = true;
+        strcat(st->v, arg);
+        return any || (op->res == LIN_RES_INT && op->res_int == (int64_t)strlen(st->v));
+    default:
+        return false;
+    }
+}
+
+/* Tries every order of every subset (all known ops, any unknown ones). */
+static bool bf_search(const struct lin_op *ops, int n, unsigned used,
+                      unsigned known_mask, struct bstate st)
+{
+    if ((used & known_mask) == known_mask)
+        return true;
+    for (int i = 0; i < n; i++) {
+        if (used & (1u << i))
+            continue;
+        /* real time: nothing still unplaced returned before i was called */
+        bool ok = true;
+        for (int j = 0; j < n && ok; j++)
+            if (j != i && !(used & (1u << j)) && ops[j].res != LIN_RES_UNKNOWN &&
+                ops[j].return_us < ops[i].call_us)
+                ok = false;
+        struct bstate next = st;
+        if (ok && bf_step(&ops[i], &next) &&
+            bf_search(ops, n, used | (1u << i), known_mask, next))
+            return true;
+    }
+    return false;
+}
+
+static void pruned_search_agrees_with_brute_force(void **state)
+{
+    (void)state;
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, test_seed(99));
+    static const char *vals[] = {"1", "a", "7", "b"};
+    int agree_lin = 0, agree_not = 0;
+    for (int round = 0; round < 600; round++) {
+        enum { N = 7 };
+        struct lin_op ops[N];
+        char res[N][96];
+        struct bstate st = {0};
+        int n = 2 + (int)cairn_rng_below(&rng, N - 1);
+        for (int i = 0; i < n; i++) {
+            struct lin_op *op = &ops[i];
+            *op = base((enum lin_op_kind)cairn_rng_below(&rng, 5), "k", 0, 0);
+            if (op->kind == LIN_SET || op->kind == LIN_APPEND) {
+                op->arg = vals[cairn_rng_below(&rng, 4)];
+                op->arg_len = 1;
+            }
+            /* results from a sequential run, then sometimes perturbed */
+            bool present = st.present;
+            char before[96];
+            strcpy(before, st.v);
+            op->res = LIN_RES_UNKNOWN;
+            bf_step(op, &st);
+            if (op->kind == LIN_GET) {
+                op->res = present ? LIN_RES_BULK : LIN_RES_NIL;
+                strcpy(res[i], before);
+                op->res_bytes = res[i];
+                op->res_len = present ? strlen(before) : 0;
+            } else if (op->kind == LIN_SET) {
+                op->res = LIN_RES_OK;
+            } else if (op->kind == LIN_DEL) {
+                op->res = LIN_RES_INT;
+                op->res_int = present;
+            } else if (op->kind == LIN_INCR) {
+                char *end;
+                long v = present ? strtol(before, &end, 10) : 0;
+                bool bad = present && (*end != '\0' || before[0] == '\0');
+                op->res = bad ? LIN_RES_ERR : LIN_RES_INT;
+                op->res_int = v + 1;
+            } else {
+                op->res = LIN_RES_INT;
+                op->res_int = (int64_t)strlen(st.v);
+            }
+            if (cairn_rng_chance(&rng, 1, 8) && op->res == LIN_RES_INT)
+                op->res_int++;
+            if (cairn_rng_chance(&rng, 1, 4) && op->kind != LIN_GET)
+                op->res = LIN_RES_UNKNOWN;
+            uint64_t t = 100 * (uint64_t)i;
+            op->call_us = t - cairn_rng_below(&rng, 2) * 100 + 100;
+            op->return_us = t + 100 + cairn_rng_below(&rng, 3) * 100;
+        }
+        /* shuffle the array order: the checker must not care */
+        for (int i = n - 1; i > 0; i--) {
+            int j = (int)cairn_rng_below(&rng, (uint64_t)i + 1);
+            struct lin_op tmp = ops[i];
+            ops[i] = ops[j];
+            ops[j] = tmp;
+        }
+        unsigned known = 0;
+        for (int i = 0; i < n; i++)
+            if (ops[i].res != LIN_RES_UNKNOWN)
+                known |= 1u << i;
+        struct bstate empty = {0};
+        bool want = bf_search(ops, n, 0, known, empty);
+        struct lin_report rep;
+        assert_int_equal(lin_check(ops, (size_t)n, BUDGET, &rep), 0);
+        if (want != (rep.verdict == LIN_LINEARIZABLE))
+            fail_msg("round %d: brute force says %d, checker %s: %s", round,
+                     want, lin_verdict_name(rep.verdict), rep.explain);
+        agree_lin += want;
+        agree_not += !want;
+    }
+    /* both verdicts were exercised */
+    assert_true(agree_lin > 50);
+    assert_true(agree_not > 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -442,6 +594,7 @@ int main(void)
         cmocka_unit_test(big_history_runs_out_of_budget),
         cmocka_unit_test(malformed_histories_are_rejected),
         cmocka_unit_test(real_executions_pass_and_a_corrupted_read_fails),
+        cmocka_unit_test(pruned_search_agrees_with_brute_force),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

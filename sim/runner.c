@@ -1,0 +1,321 @@
+/*
+ * runner.c: one seed's run; see runner.h.
+ *
+ * Invariants: a node slot has a sim_io and a server exactly while it is up;
+ * a deferred fatal restart is cancelled when its node crashes for another
+ * reason; when the run ends nothing is left on the world's queue
+ * (sim_world_free asserts it).
+ */
+#include "runner.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/assert.h"
+#include "core/error.h"
+#include "disk.h"
+#include "history.h"
+#include "net.h"
+#include "report.h"
+#include "sim_io.h"
+#include "sim_limits.h"
+#include "standin.h"
+#include "workload.h"
+#include "world.h"
+
+#define CLIENT_PORT 6379
+#define EVENTS_MAX_PER_RUN 200000000ull
+#define DRAIN_US 1000000ull
+
+struct run;
+
+struct slot {
+    struct run *r;
+    unsigned id;
+    struct sim_io *sio;
+    void *server;
+    struct sim_disk *disk;
+    int32_t drift_ppm;
+    struct sim_event fatal_ev;
+};
+
+struct run {
+    const struct sim_run_config *cfg;
+    const struct sim_server_ops *ops;
+    struct sim_world *w;
+    struct sim_net *net;
+    struct slot slot[SIM_HOSTS_MAX];
+    uint64_t crashes;
+    bool setup_failed;
+};
+
+static const char *const outcome_names[] = {
+    "ok", "not-linearizable", "liveness", "inconclusive", "setup-failed",
+};
+
+const char *sim_run_outcome_name(enum sim_run_outcome o)
+{
+    return (unsigned)o < ARRAY_LEN(outcome_names) ? outcome_names[o] : "?";
+}
+
+void sim_run_config_default(struct sim_run_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->seed = 1;
+    cfg->nodes = 1;
+    cfg->clients = 4;
+    cfg->keys = 8;
+    cfg->fault_us = 10000000;
+    cfg->liveness_us = 5000000;
+    cfg->check_budget = 20000000;
+    cfg->ops_max = 50000;
+}
+
+/* ---- nodes ---- */
+
+static void on_fatal(void *ctx, int status)
+{
+    struct slot *s = ctx;
+    (void)status;
+    /* Never inside the server's own callback: from the loop, at once. */
+    if (!sim_event_queued(&s->fatal_ev))
+        sim_world_schedule_in(s->r->w, &s->fatal_ev, 0);
+}
+
+static void node_start(struct run *r, unsigned i)
+{
+    struct slot *s = &r->slot[i];
+    ASSERT(s->sio == NULL);
+    struct cairn_rng *rng = sim_world_rng(r->w);
+    struct sim_io_config cfg = {
+        .host = i,
+        .drift_ppm = s->drift_ppm,
+        .mono_base_us = cairn_rng_below(rng, 1000000000000ull),
+        .wall_epoch_ms = 1767225600000, /* 2026-01-01 */
+    };
+    s->sio = sim_io_new(r->w, r->net, s->disk, &cfg);
+    s->server = r->ops->start(r->ops->ctx, sim_io_io(s->sio), i, CLIENT_PORT,
+                              on_fatal, s);
+    if (s->server == NULL)
+        r->setup_failed = true;
+}
+
+static void node_crash(struct run *r, unsigned i)
+{
+    struct slot *s = &r->slot[i];
+    ASSERT(s->sio != NULL);
+    sim_world_cancel(r->w, &s->fatal_ev);
+    sim_io_crash(s->sio);
+    if (s->server != NULL)
+        r->ops->free(r->ops->ctx, s->server);
+    sim_io_free(s->sio);
+    s->sio = NULL;
+    s->server = NULL;
+    r->crashes++;
+}
+
+static void fatal_fire(struct sim_event *ev)
+{
+    struct slot *s = sim_container_of(ev, struct slot, fatal_ev);
+    sim_world_trace_arg(s->r->w, s->id);
+    if (s->sio == NULL)
+        return;
+    node_crash(s->r, s->id);
+    node_start(s->r, s->id);
+}
+
+static void hook_crash(void *ctx, unsigned node) { node_crash(ctx, node); }
+static void hook_restart(void *ctx, unsigned node) { node_start(ctx, node); }
+
+static void hook_wall_step(void *ctx, unsigned node, int64_t delta_ms)
+{
+    struct run *r = ctx;
+    if (r->slot[node].sio != NULL)
+        sim_io_wall_step(r->slot[node].sio, delta_ms);
+}
+
+static struct sim_disk *hook_disk(void *ctx, unsigned node)
+{
+    struct run *r = ctx;
+    return r->slot[node].disk;
+}
+
+/* ---- the run ---- */
+
+static void setup(struct run *r, struct sim_swarm *sw)
+{
+    const struct sim_run_config *cfg = r->cfg;
+    struct cairn_rng *rng = sim_world_rng(r->w);
+    sim_swarm_draw(rng, cfg->nodes, sw);
+    for (unsigned k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+        if (r->ops->unsupported[k] || cfg->no_faults)
+            sw->enabled[k] = false;
+    struct sim_net_config ncfg;
+    sim_net_config_default(&ncfg);
+    ncfg.link.latency_min_us = sw->latency_min_us;
+    ncfg.link.latency_tail_us = sw->latency_tail_us;
+    ncfg.link.break_ppm = cfg->no_faults ? 0 : sw->break_ppm;
+    ncfg.split_ppm = 100000;
+    r->net = sim_net_new(r->w, cfg->nodes + cfg->clients, &ncfg);
+    ASSERT(r->net != NULL);
+    struct sim_disk_config dcfg;
+    sim_disk_config_default(&dcfg);
+    for (unsigned i = 0; i < cfg->nodes; i++) {
+        struct slot *s = &r->slot[i];
+        s->r = r;
+        s->id = i;
+        s->disk = sim_disk_new(rng, &dcfg);
+        int64_t span = 2 * (int64_t)sw->drift_ppm_max + 1;
+        s->drift_ppm = (int32_t)((int64_t)cairn_rng_below(rng, (uint64_t)span) -
+                                 sw->drift_ppm_max);
+        sim_event_init(&s->fatal_ev, SIM_EV_FAULT, SIM_NODE_NONE, fatal_fire);
+        node_start(r, i);
+    }
+}
+
+static void teardown(struct run *r)
+{
+    for (unsigned i = 0; i < r->cfg->nodes; i++) {
+        struct slot *s = &r->slot[i];
+        sim_world_cancel(r->w, &s->fatal_ev);
+        if (s->server != NULL)
+            r->ops->free(r->ops->ctx, s->server);
+        sim_io_free(s->sio);
+        sim_disk_free(s->disk);
+    }
+    sim_net_free(r->net);
+}
+
+static enum sim_run_outcome judge(const struct run *r,
+                                  const struct sim_run_result *out, int rc)
+{
+    if (r->setup_failed || rc != 0)
+        return SIM_RUN_SETUP_FAILED;
+    if (out->lin.verdict == LIN_NOT_LINEARIZABLE)
+        return SIM_RUN_NOT_LINEARIZABLE;
+    if (out->ops >= r->cfg->ops_max)
+        return SIM_RUN_INCONCLUSIVE; /* the workload stopped early */
+    if (out->liveness_replies == 0)
+        return SIM_RUN_LIVENESS;
+    if (out->lin.verdict == LIN_INCONCLUSIVE)
+        return SIM_RUN_INCONCLUSIVE;
+    return SIM_RUN_OK;
+}
+
+void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
+             struct sim_run_result *out)
+{
+    ASSERT(cfg->nodes > 0 && cfg->clients > 0);
+    ASSERT(cfg->nodes + cfg->clients <= SIM_HOSTS_MAX);
+    memset(out, 0, sizeof(*out));
+    double t0 = sim_report_real_seconds();
+    struct run r = {.cfg = cfg, .ops = ops};
+    r.w = sim_world_new(cfg->seed, 0);
+    struct sim_report_trace *trace = NULL;
+    if (cfg->trace_path != NULL &&
+        sim_report_trace_open(r.w, cfg->trace_path, &trace) != 0)
+        r.setup_failed = true;
+    struct sim_swarm sw;
+    setup(&r, &sw);
+    sim_swarm_describe(&sw, out->swarm, sizeof(out->swarm));
+    struct sim_history *h = sim_history_new(cfg->ops_max);
+    struct sim_workload_config wcfg = {
+        .clients = cfg->clients, .first_host = cfg->nodes,
+        .servers = cfg->nodes, .port = CLIENT_PORT, .keys = cfg->keys,
+        .think_us_max = 10000, .timeout_ms = 500};
+    struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
+    struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
+                                    hook_wall_step, hook_disk};
+    struct sim_faults *faults = sim_faults_new(r.w, r.net, cfg->nodes, &sw,
+                                               &hooks);
+    sim_faults_start(faults);
+    sim_workload_start(wl);
+
+    int rc = sim_world_run_until(r.w, cfg->fault_us, EVENTS_MAX_PER_RUN);
+    sim_faults_quiesce(faults);
+    /* Pauses cannot be cut short (their events already moved to the end):
+     * liveness is measured once the last one is over. */
+    uint64_t settle = sim_world_now_us(r.w);
+    for (unsigned i = 0; i < cfg->nodes; i++)
+        settle = CAIRN_MAX(settle, sim_world_node_paused_until(r.w, i));
+    if (rc == 0)
+        rc = sim_world_run_until(r.w, settle, EVENTS_MAX_PER_RUN);
+    struct sim_workload_stats st;
+    sim_workload_stats_get(wl, &st);
+    uint64_t before = st.replied;
+    if (rc == 0)
+        rc = sim_world_run_until(r.w, settle + cfg->liveness_us,
+                                 EVENTS_MAX_PER_RUN);
+    sim_workload_stats_get(wl, &st);
+    out->liveness_replies = st.replied - before;
+    sim_workload_stop(wl);
+    if (rc == 0)
+        rc = sim_world_run_until(r.w, sim_world_now_us(r.w) + DRAIN_US,
+                                 EVENTS_MAX_PER_RUN);
+    sim_workload_stats_get(wl, &st);
+    out->ops = st.sent;
+    out->replied = st.replied;
+    out->unknown = sim_history_pending(h);
+    if (sim_history_check(h, cfg->check_budget, &out->lin) != 0)
+        rc = CAIRN_EINVAL;
+    out->outcome = judge(&r, out, rc);
+    if (out->ops >= cfg->ops_max && out->outcome == SIM_RUN_INCONCLUSIVE)
+        snprintf(out->lin.explain, sizeof(out->lin.explain),
+                 "the history filled up (%u ops) before the run ended, so "
+                 "liveness was not judged; lower the load or raise ops_max",
+                 cfg->ops_max);
+    out->trace_hash = sim_world_trace_hash(r.w);
+    out->events = sim_world_events_fired(r.w);
+    out->sim_us = sim_world_now_us(r.w);
+    out->crashes = r.crashes;
+    if (out->outcome != SIM_RUN_OK)
+        sim_report_dump_ring(r.w, stderr);
+
+    sim_faults_free(faults);
+    sim_workload_free(wl);
+    sim_history_free(h);
+    teardown(&r);
+    if (trace != NULL)
+        (void)sim_report_trace_close(r.w, trace);
+    sim_world_free(r.w);
+    out->real_s = sim_report_real_seconds() - t0;
+}
+
+/* ---- the stand-in as server ops ---- */
+
+static void *standin_start(void *ctx, struct io *io, unsigned node,
+                           uint16_t port, sim_fatal_fn fatal, void *fatal_ctx)
+{
+    const struct sim_standin_config *base = ctx;
+    (void)node;
+    struct sim_standin_config cfg = *base;
+    cfg.port = port;
+    cfg.fatal_cb = fatal;
+    cfg.fatal_ctx = fatal_ctx;
+    return sim_standin_start(io, &cfg);
+}
+
+static void standin_free(void *ctx, void *server)
+{
+    (void)ctx;
+    sim_standin_free(server);
+}
+
+void sim_standin_ops(struct sim_server_ops *out, const char *bug)
+{
+    static const struct sim_standin_config correct = {0};
+    static const struct sim_standin_config early = {.bug_ack_before_fsync = true};
+    static const struct sim_standin_config forget = {.bug_no_replay = true};
+    memset(out, 0, sizeof(*out));
+    out->name = "standin";
+    out->ctx = (void *)(uintptr_t)&correct;
+    if (bug != NULL && strcmp(bug, "ack-before-fsync") == 0)
+        out->ctx = (void *)(uintptr_t)&early;
+    else if (bug != NULL && strcmp(bug, "no-replay") == 0)
+        out->ctx = (void *)(uintptr_t)&forget;
+    out->start = standin_start;
+    out->free = standin_free;
+    /* One copy of the data: a flipped bit is a lost write by design. */
+    out->unsupported[SIM_FAULT_CORRUPT] = true;
+}

@@ -1,0 +1,93 @@
+/*
+ * runner.h: one simulated run of a cluster under a seed: the world, the
+ * network, one disk per node, swarm faults, the client workload, then the
+ * checks.  The servers are pluggable (struct sim_server_ops), so the same
+ * runner drives the stand-in today and the real node once it is wired in.
+ *
+ * Phases of a run:
+ *   1. fault phase (fault_us): the workload runs while faults fire;
+ *   2. liveness phase (liveness_us): faults stop, the network heals, every
+ *      node restarts, pauses run out; then the workload must make progress
+ *      (some definite replies), else the run is a liveness failure;
+ *   3. drain (1 s): no new requests; then the history is checked.
+ * A server reporting a fatal error (a failed fsync, say) is crashed and
+ * restarted at once, from a world event (never inside its own callback).
+ */
+#ifndef CAIRN_SIM_RUNNER_H
+#define CAIRN_SIM_RUNNER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "faults.h"
+#include "io/io.h"
+#include "linearizability.h"
+
+typedef void (*sim_fatal_fn)(void *ctx, int status);
+
+/* How the runner starts and stops one server node. */
+struct sim_server_ops {
+    const char *name;
+    void *ctx;
+    /* Starts server node on io; it listens for clients on port.  Returns
+     * NULL on failure (the run aborts).  fatal(fatal_ctx, status) asks for a
+     * crash and restart. */
+    void *(*start)(void *ctx, struct io *io, unsigned node, uint16_t port,
+                   sim_fatal_fn fatal, void *fatal_ctx);
+    /* Frees a server; its io may have crashed. */
+    void (*free)(void *ctx, void *server);
+    /* Fault kinds this server cannot survive by design (e.g. corruption on a
+     * single copy); never drawn. */
+    bool unsupported[SIM_FAULT_KIND_COUNT];
+};
+
+struct sim_run_config {
+    uint64_t seed;
+    unsigned nodes;          /* server hosts 0..nodes-1 */
+    unsigned clients;        /* client hosts after them */
+    unsigned keys;
+    uint64_t fault_us;
+    uint64_t liveness_us;
+    uint64_t check_budget;   /* linearizability steps per key */
+    uint32_t ops_max;        /* history bound */
+    const char *trace_path;  /* full trace file, or NULL */
+    bool no_faults;
+};
+
+void sim_run_config_default(struct sim_run_config *cfg);
+
+enum sim_run_outcome {
+    SIM_RUN_OK = 0,
+    SIM_RUN_NOT_LINEARIZABLE,
+    SIM_RUN_LIVENESS,
+    SIM_RUN_INCONCLUSIVE,
+    SIM_RUN_SETUP_FAILED,
+};
+
+const char *sim_run_outcome_name(enum sim_run_outcome o);
+
+struct sim_run_result {
+    enum sim_run_outcome outcome;
+    uint64_t trace_hash;
+    uint64_t events;
+    uint64_t sim_us;
+    double real_s;
+    uint64_t ops;
+    uint64_t replied;
+    uint64_t unknown;
+    uint64_t liveness_replies;
+    uint64_t crashes;       /* fault crashes plus fatal restarts */
+    char swarm[256];
+    struct lin_report lin;
+};
+
+/* Runs one seed.  Prints nothing; on failure the last events are dumped to
+ * stderr through report.c.  */
+void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
+             struct sim_run_result *out);
+
+/* The stand-in server (standin.h) as server ops; bugs select its planted
+ * bugs ("ack-before-fsync", "no-replay", or NULL). */
+void sim_standin_ops(struct sim_server_ops *out, const char *bug);
+
+#endif
