@@ -70,6 +70,7 @@ void sim_run_config_default(struct sim_run_config *cfg)
     cfg->liveness_us = 5000000;
     cfg->check_budget = 20000000;
     cfg->ops_max = 50000;
+    cfg->dump_on_failure = true;
 }
 
 /* ---- nodes ---- */
@@ -269,7 +270,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     out->events = sim_world_events_fired(r.w);
     out->sim_us = sim_world_now_us(r.w);
     out->crashes = r.crashes;
-    if (out->outcome != SIM_RUN_OK)
+    if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure)
         sim_report_dump_ring(r.w, stderr);
 
     sim_faults_free(faults);

@@ -52,6 +52,7 @@ struct sim_run_config {
     uint32_t ops_max;        /* history bound */
     const char *trace_path;  /* full trace file, or NULL */
     bool no_faults;
+    bool dump_on_failure;    /* the trace ring to stderr (default on) */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);
@@ -81,8 +82,8 @@ struct sim_run_result {
     struct lin_report lin;
 };
 
-/* Runs one seed.  Prints nothing; on failure the last events are dumped to
- * stderr through report.c.  */
+/* Runs one seed.  Prints nothing, except that on failure the last events
+ * are dumped to stderr through report.c when dump_on_failure is set. */
 void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
              struct sim_run_result *out);
 
