@@ -351,7 +351,7 @@ static void config_help(struct cmd_ctx *c)
     cmd_reply_help(c, lines);
 }
 
-static const struct subcommand config_subcommands[] = {
+const struct subcommand cmd_config_subcommands[] = {
     {"get", -3, config_get},           {"set", -4, config_set},
     {"resetstat", 2, config_resetstat}, {"rewrite", 2, config_rewrite},
     {"help", 2, config_help},          {NULL, 0, NULL},
@@ -359,7 +359,7 @@ static const struct subcommand config_subcommands[] = {
 
 void cmd_config(struct cmd_ctx *c)
 {
-    (void)cmd_subcommand_run(c, "config", config_subcommands);
+    (void)cmd_subcommand_run(c, "config", cmd_config_subcommands);
 }
 
 /* ---- COMMAND ---- */
@@ -525,7 +525,7 @@ static void command_help(struct cmd_ctx *c)
     cmd_reply_help(c, lines);
 }
 
-static const struct subcommand command_subcommands[] = {
+const struct subcommand cmd_command_subcommands[] = {
     {"count", 2, command_count_cmd}, {"info", -2, command_info},
     {"docs", -2, command_docs},      {"list", -2, command_list},
     {"help", 2, command_help},       {NULL, 0, NULL},
@@ -538,5 +538,5 @@ void cmd_command(struct cmd_ctx *c)
         cmd_foreach(reply_command_info, c->w);
         return;
     }
-    (void)cmd_subcommand_run(c, "command", command_subcommands);
+    (void)cmd_subcommand_run(c, "command", cmd_command_subcommands);
 }

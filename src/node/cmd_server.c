@@ -28,8 +28,11 @@ bool cmd_arg_is(const struct cmd_ctx *c, int i, const char *word)
     return c->argv_len[i] == n && strncasecmp(c->argv[i], word, n) == 0;
 }
 
-int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
-                       const struct subcommand *table)
+/* Finds the subcommand argv[1] names in table, or replies with Redis's error
+ * (unknown subcommand, wrong arity) and returns NULL. */
+static const struct subcommand *sub_resolve(struct cmd_ctx *c,
+                                            const char *container,
+                                            const struct subcommand *table)
 {
     ASSERT(c->argc >= 2);
     for (const struct subcommand *sc = table; sc->name != NULL; sc++) {
@@ -41,12 +44,9 @@ int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
             resp_reply_errorf(c->w,
                               "ERR wrong number of arguments for '%s|%s' "
                               "command", container, sc->name);
-            return 0;
+            return NULL;
         }
-        if (c->session != NULL)
-            c->session->last_sub = sc->name;
-        sc->proc(c);
-        return 0;
+        return sc;
     }
     char upper[32];
     size_t n = strlen(container);
@@ -61,7 +61,19 @@ int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
         alen = (size_t)(nul - c->argv[1]);
     resp_reply_errorf(c->w, "ERR unknown subcommand '%.*s'. Try %s HELP.",
                       (int)alen, c->argv[1], upper);
-    return CAIRN_ENOTFOUND;
+    return NULL;
+}
+
+int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
+                       const struct subcommand *table)
+{
+    const struct subcommand *sc = sub_resolve(c, container, table);
+    if (sc == NULL)
+        return CAIRN_ENOTFOUND;
+    if (c->session != NULL)
+        c->session->last_sub = sc->name;
+    sc->proc(c);
+    return 0;
 }
 
 void cmd_reply_help(struct cmd_ctx *c, const char *const *lines)
@@ -262,7 +274,7 @@ static void cmd_hello(struct cmd_ctx *c)
     if (session_needs_auth(s)) {
         resp_reply_error(c->w,
                          "NOAUTH HELLO must be called with the client already "
-                         "authenticated, otherwise the HELLO <proto> AUTH "
+                         "authenticated, otherwise the HELLO AUTH "
                          "<user> <pass> option can be used to authenticate "
                          "the client and select the RESP protocol version at "
                          "the same time");
@@ -588,7 +600,7 @@ static void client_help(struct cmd_ctx *c)
     cmd_reply_help(c, lines);
 }
 
-static const struct subcommand client_subcommands[] = {
+const struct subcommand cmd_client_subcommands[] = {
     {"id", 2, client_id},           {"setname", 3, client_setname},
     {"getname", 2, client_getname}, {"setinfo", 4, client_setinfo},
     {"list", -2, client_list},      {"info", 2, client_info},
@@ -598,7 +610,26 @@ static const struct subcommand client_subcommands[] = {
 
 static void cmd_client(struct cmd_ctx *c)
 {
-    (void)cmd_subcommand_run(c, "client", client_subcommands);
+    (void)cmd_subcommand_run(c, "client", cmd_client_subcommands);
+}
+
+bool cmd_container_check(struct cmd_ctx *c, const struct command *cmd)
+{
+    const char *container;
+    const struct subcommand *table;
+    if (cmd->proc == cmd_client) {
+        container = "client";
+        table = cmd_client_subcommands;
+    } else if (cmd->proc == cmd_config) {
+        container = "config";
+        table = cmd_config_subcommands;
+    } else if (cmd->proc == cmd_command && c->argc >= 2) {
+        container = "command";
+        table = cmd_command_subcommands;
+    } else {
+        return true;
+    }
+    return sub_resolve(c, container, table) != NULL;
 }
 
 /* ---- the table ---- */

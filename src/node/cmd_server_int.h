@@ -29,6 +29,17 @@ bool cmd_arg_is(const struct cmd_ctx *c, int i, const char *word);
 int cmd_subcommand_run(struct cmd_ctx *c, const char *container,
                        const struct subcommand *table);
 
+/* Before the auth check, as Redis resolves subcommands first: for CLIENT,
+ * CONFIG and COMMAND, checks that argv[1] names a subcommand whose arity
+ * fits, replying with the error and returning false if not.  True for every
+ * other command. */
+bool cmd_container_check(struct cmd_ctx *c, const struct command *cmd);
+
+/* The subcommand tables, ending with a NULL name. */
+extern const struct subcommand cmd_client_subcommands[];
+extern const struct subcommand cmd_config_subcommands[];
+extern const struct subcommand cmd_command_subcommands[];
+
 /* Replies with a NULL-terminated list of help lines as status strings. */
 void cmd_reply_help(struct cmd_ctx *c, const char *const *lines);
 

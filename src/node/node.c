@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kv/kv.h"
+#include "node/cmd_server_int.h"
 #include "node/node_int.h"
 
 static void cron_cb(void *ctx);
@@ -294,7 +295,13 @@ void node_execute(struct node *n, struct session *s, int argc,
         return;
     }
     if (unlikely(session_needs_auth(s)) && !(cmd->flags & CMD_NOAUTH)) {
-        reject(s, "NOAUTH Authentication required.");
+        struct cmd_ctx check = {.node = n, .session = s, .argc = argc,
+                                .argv = argv, .argv_len = argv_len,
+                                .w = &s->w};
+        if (cmd_container_check(&check, cmd))
+            reject(s, "NOAUTH Authentication required.");
+        else
+            n->stats.error_replies++;
         return;
     }
     int64_t now_ms = io_wall_ms(n->io);

@@ -188,14 +188,22 @@ static void auth_flow_with_requirepass(void **state)
     struct io_fake_conn *c = io_fake_connect(e.f, "10.0.0.1:5000");
     assert_string_equal(roundtrip(c, "PING\r\n"),
                         "-NOAUTH Authentication required.\r\n");
-    /* Unknown commands and arity errors come before the auth check. */
+    /* Unknown commands and arity errors come before the auth check, for
+     * subcommands too. */
     assert_string_equal(roundtrip(c, "NOPE\r\n"),
                         "-ERR unknown command 'NOPE', with args beginning "
                         "with: \r\n");
+    assert_string_equal(roundtrip(c, "CLIENT FOO\r\n"),
+                        "-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    assert_string_equal(roundtrip(c, "CONFIG GET\r\n"),
+                        "-ERR wrong number of arguments for 'config|get' "
+                        "command\r\n");
+    assert_string_equal(roundtrip(c, "CLIENT LIST\r\n"),
+                        "-NOAUTH Authentication required.\r\n");
     assert_string_equal(roundtrip(c, "HELLO 3\r\n"),
                         "-NOAUTH HELLO must be called with the client "
-                        "already authenticated, otherwise the HELLO <proto> "
-                        "AUTH <user> <pass> option can be used to "
+                        "already authenticated, otherwise the HELLO AUTH "
+                        "<user> <pass> option can be used to "
                         "authenticate the client and select the RESP "
                         "protocol version at the same time\r\n");
     assert_string_equal(roundtrip(c, "AUTH wrong\r\n"),
