@@ -140,6 +140,12 @@ int main(int argc, char **argv)
     memset(&a, 0, sizeof(a));
     if (parse_args(argc, argv, &a) != 0)
         return usage();
+    if (a.run.nodes != 1) {
+        /* Each stand-in keeps its own copy: several would not agree. */
+        fprintf(stderr, "cairn-sim: the stand-in server runs on one node; "
+                        "--nodes needs the real node wired in\n");
+        return EXIT_USAGE;
+    }
     struct sim_server_ops ops;
     sim_standin_ops(&ops, a.bug);
     uint64_t first = a.run.seed;
