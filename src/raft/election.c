@@ -163,11 +163,27 @@ static int campaign(struct raft *r, bool prevote, bool transfer)
     return 0;
 }
 
+/* A voter of the latest configuration campaigns; so does a voter whose
+ * removal is not committed yet: its log may be the only one holding that
+ * removal, and the remaining voters could otherwise never elect anyone
+ * (thesis §4.2.2: a server outside the new configuration may lead until
+ * the change commits).  Votes are still counted in the latest one. */
+static bool may_campaign(const struct raft *r)
+{
+    if (raft_is_voter(&r->conf, r->cfg.id))
+        return true;
+    if (r->conf_index <= r->commit)
+        return false;
+    struct raft_conf committed;
+    raft_conf_committed(r, &committed);
+    return raft_is_voter(&committed, r->cfg.id);
+}
+
 void raft_election_tick(struct raft *r)
 {
     if (r->role == RAFT_LEADER || r->now < r->election_deadline)
         return;
-    if (!raft_is_voter(&r->conf, r->cfg.id)) {
+    if (!may_campaign(r)) {
         /* Learners and removed servers never campaign. */
         raft_election_reset_timer(r);
         return;
@@ -258,7 +274,7 @@ int raft_recv_timeout_now(struct raft *r, const struct raft_msg *m)
 {
     if (m->term != r->term || r->role != RAFT_FOLLOWER)
         return 0;
-    if (!raft_is_voter(&r->conf, r->cfg.id))
+    if (!may_campaign(r))
         return 0;
     LOG_VERBOSE("raft %llu: TimeoutNow from %llu, campaigning",
                 (unsigned long long)r->cfg.id, (unsigned long long)m->from);

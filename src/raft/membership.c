@@ -169,6 +169,25 @@ int raft_conf_changed(struct raft *r)
     return 0;
 }
 
+void raft_conf_committed(const struct raft *r, struct raft_conf *out)
+{
+    *out = r->base_conf;
+    if (r->conf_index <= r->commit) {
+        *out = r->conf;
+        return;
+    }
+    /* The latest configuration is not committed yet: find the one before
+     * it (bounded by the log length; a change in flight is rare). */
+    uint64_t hi = CAIRN_MIN(r->commit, r->conf_index - 1);
+    for (uint64_t i = hi; i > r->log.offset; i--) {
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        if (e->type == RAFT_ENTRY_CONFIG) {
+            ASSERT(raft_conf_decode(e->data, e->len, out) == 0);
+            return;
+        }
+    }
+}
+
 void raft_conf_check_removed(struct raft *r)
 {
     if (r->role != RAFT_LEADER || r->commit < r->conf_index)

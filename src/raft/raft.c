@@ -91,8 +91,6 @@ static int restore_validate(const struct raft_restore *rs)
             return CAIRN_EINVAL;
         term = e->term;
     }
-    if (term > rs->hard_state.term)
-        return CAIRN_EINVAL;
     return 0;
 }
 
@@ -145,6 +143,16 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *rs,
     cairn_rng_seed(&r->rng, cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull));
     r->term = rs->hard_state.term;
     r->vote = rs->hard_state.vote;
+    /* A snapshot of applied entries can be durable before the hard state
+     * of their term (they are written on different paths).  Adopting that
+     * term without a vote is safe: a vote in it would have been durable
+     * before it was sent. */
+    uint64_t last_term = rs->n_entries > 0 ? rs->entries[rs->n_entries - 1].term
+                                           : rs->snapshot.last_term;
+    if (last_term > r->term) {
+        r->term = last_term;
+        r->vote = 0;
+    }
     r->role = RAFT_FOLLOWER;
     r->prev_role = RAFT_FOLLOWER;
     if (restore_log(r, rs) != 0)

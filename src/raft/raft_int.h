@@ -325,6 +325,9 @@ void raft_conf_on_compact(struct raft *r, uint64_t upto);
 /* Called after the configuration changed (leader: progress, step down). */
 int raft_conf_changed(struct raft *r);
 int raft_membership_change(struct raft *r, uint8_t op, uint64_t id);
+/* The latest committed configuration (the one before an uncommitted
+ * change, if there is one). */
+void raft_conf_committed(const struct raft *r, struct raft_conf *out);
 /* Leader removed from the voters steps down once that change commits. */
 void raft_conf_check_removed(struct raft *r);
 bool raft_conf_check(const struct raft_conf *conf);

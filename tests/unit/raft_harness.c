@@ -139,6 +139,14 @@ static void durable_truncate(struct rh_node *nd, uint64_t from)
 
 static void durable_append(struct rh_node *nd, const struct raft_entry *e)
 {
+    if (nd->n_log > 0 && e->index > durable_last_index(nd) + 1 &&
+        e->index <= nd->snap.last_index + 1) {
+        /* A gap the snapshot covers: snapshots are taken from applied
+         * entries that may not be durable yet, and a crash can drop those
+         * writes.  Everything before e is inside the snapshot. */
+        entries_free(nd->log, nd->n_log);
+        nd->n_log = 0;
+    }
     ASSERT(e->index == durable_last_index(nd) + 1 || nd->n_log == 0);
     if (nd->n_log == nd->cap_log) {
         nd->cap_log = nd->cap_log == 0 ? 64 : nd->cap_log * 2;
@@ -171,10 +179,14 @@ static void persist_apply(struct rh_node *nd, struct rh_pending_persist *p)
     if (p->has_install) {
         entries_free(nd->log, nd->n_log);
         nd->n_log = 0;
-        free(nd->snap_data);
-        nd->snap = p->install;
-        nd->snap_data = p->install_data;
-        p->install_data = NULL;
+        /* A snapshot taken since (of entries applied after the install)
+         * is newer: keep it. */
+        if (p->install.last_index > nd->snap.last_index) {
+            free(nd->snap_data);
+            nd->snap = p->install;
+            nd->snap_data = p->install_data;
+            p->install_data = NULL;
+        }
     }
     if (p->truncate_from != 0)
         durable_truncate(nd, p->truncate_from);
@@ -592,6 +604,20 @@ int rh_leader(const struct rh *c)
     return best;
 }
 
+/* Whether server i belongs to the group as the current leader sees it (or,
+ * without a leader, as its own applied configuration says).  Removed
+ * servers keep stale configurations and must not count. */
+static bool in_group(const struct rh *c, uint32_t i)
+{
+    int l = rh_leader(c);
+    if (l >= 0) {
+        struct raft_status st;
+        raft_status_get(c->nodes[l].r, &st);
+        return raft_conf_find(&st.conf, c->nodes[i].id) != NULL;
+    }
+    return raft_conf_find(&c->nodes[i].sm_conf, c->nodes[i].id) != NULL;
+}
+
 int rh_wait_leader(struct rh *c, uint64_t max_ms)
 {
     for (uint64_t t = 0; t < max_ms; t += 10) {
@@ -599,12 +625,11 @@ int rh_wait_leader(struct rh *c, uint64_t max_ms)
         int l = rh_leader(c);
         if (l < 0)
             continue;
-        /* Settled: every up server that can hear it follows it. */
+        /* Settled: every up member that can hear it follows it. */
         bool agreed = true;
         for (uint32_t i = 0; i < c->n; i++) {
             const struct rh_node *nd = &c->nodes[i];
-            if (nd->up && c->link[l][i] && c->link[i][l] &&
-                raft_conf_find(&nd->sm_conf, nd->id) != NULL &&
+            if (nd->up && c->link[l][i] && c->link[i][l] && in_group(c, i) &&
                 nd->leader_id != c->nodes[l].id)
                 agreed = false;
         }
@@ -620,8 +645,7 @@ bool rh_run_until_applied(struct rh *c, uint64_t index, uint64_t max_ms)
         bool all = true;
         for (uint32_t i = 0; i < c->n; i++)
             if (c->nodes[i].up && c->nodes[i].applied < index &&
-                c->nodes[i].sm_conf.n_members > 0 &&
-                raft_conf_find(&c->nodes[i].sm_conf, c->nodes[i].id) != NULL)
+                in_group(c, i))
                 all = false;
         if (all)
             return true;

@@ -154,11 +154,11 @@ void rh_run(struct rh *c, uint64_t ms);
 
 /* Index of the leader with the highest term among up servers, or -1. */
 int rh_leader(const struct rh *c);
-/* Runs until some server leads (and all up servers agree on it when
- * settle is true); returns its index or -1 after max_ms. */
+/* Runs until some server leads and every up member of its configuration
+ * that it can reach follows it; returns its index or -1 after max_ms. */
 int rh_wait_leader(struct rh *c, uint64_t max_ms);
-/* Runs until every up server has applied index (or max_ms passed);
- * returns true on success. */
+/* Runs until every up member of the group has applied index (or max_ms
+ * passed); returns true on success. */
 bool rh_run_until_applied(struct rh *c, uint64_t index, uint64_t max_ms);
 
 /* Client operations on server i. */

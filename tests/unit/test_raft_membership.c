@@ -239,6 +239,61 @@ static void members_added_and_removed_under_load(void **state)
     rh_free(&c);
 }
 
+/* Server 3's log holds an uncommitted entry removing it.  If it is the
+ * most up-to-date server, the others can only elect it, so it must still
+ * campaign (thesis §4.2.2); once the removal commits it stays quiet. */
+static void voter_with_uncommitted_removal_still_campaigns(void **state)
+{
+    (void)state;
+    struct raft_conf c2;
+    memset(&c2, 0, sizeof(c2));
+    c2.members[0] = (struct raft_member){.id = 1, .role = RAFT_VOTER};
+    c2.members[1] = (struct raft_member){.id = 2, .role = RAFT_VOTER};
+    c2.n_members = 2;
+    uint8_t buf[RAFT_CONF_ENCODED_SIZE_MAX];
+    int len = raft_conf_encode(&c2, buf, sizeof(buf));
+    struct raft_entry log[2] = {
+        {.index = 1, .term = 1, .type = RAFT_ENTRY_NOOP},
+        {.index = 2, .term = 1, .type = RAFT_ENTRY_CONFIG, .len = (uint32_t)len,
+         .data = buf},
+    };
+    struct raft_config cfg;
+    rt_config(&cfg, 3, 1);
+    struct raft *r = rt_new(&cfg, 3, log, 2, 1);
+    struct raft_update up;
+    rt_tick(r, 1000, &up);
+    assert_int_equal(up.role, RAFT_CANDIDATE);
+    rt_persist_all(r, 1000, &up);
+    assert_int_equal(rt_count(&up, RAFT_MSG_VOTE, 0), 2);
+    assert_non_null(rt_find(&up, RAFT_MSG_VOTE, 1));
+    /* One vote from the new configuration's majority ({1, 2}) is not
+     * enough: its own vote does not count there. */
+    struct raft_msg v;
+    rt_msg_init(&v, RAFT_MSG_VOTE_RESP, 1, 3, 2);
+    v.vote_resp.granted = true;
+    rt_msg(r, 1001, &v, &up);
+    assert_int_equal(up.role, RAFT_CANDIDATE);
+    rt_msg_init(&v, RAFT_MSG_VOTE_RESP, 2, 3, 2);
+    v.vote_resp.granted = true;
+    rt_msg(r, 1001, &v, &up);
+    assert_int_equal(up.role, RAFT_LEADER);
+    raft_destroy(r);
+    /* Committed removal: it never campaigns. */
+    r = rt_new(&cfg, 3, log, 2, 1);
+    struct raft_msg hb;
+    rt_msg_init(&hb, RAFT_MSG_APPEND, 1, 3, 1);
+    hb.append.prev_index = 2;
+    hb.append.prev_term = 1;
+    hb.append.commit_index = 2;
+    rt_msg(r, 10, &hb, &up);
+    assert_int_equal(up.commit_index, 2);
+    for (uint64_t t = 100; t < 3000; t += 50) {
+        rt_tick(r, t, &up);
+        assert_int_equal(up.role, RAFT_FOLLOWER);
+    }
+    raft_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -249,6 +304,7 @@ int main(void)
         cmocka_unit_test(learner_receives_log_but_never_counts_for_commit),
         cmocka_unit_test(removed_leader_steps_down_once_removal_commits),
         cmocka_unit_test(members_added_and_removed_under_load),
+        cmocka_unit_test(voter_with_uncommitted_removal_still_campaigns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

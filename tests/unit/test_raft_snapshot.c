@@ -235,6 +235,34 @@ static void restart_from_snapshot_and_log_recovers_state(void **state)
     rh_free(&c);
 }
 
+/* A snapshot of applied entries may be durable before the hard state of
+ * their term: the restored server adopts that term, with no vote. */
+static void restore_adopts_term_of_snapshot_newer_than_hard_state(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.hard_state.term = 4;
+    rs.hard_state.vote = 2;
+    rs.snapshot.last_index = 37;
+    rs.snapshot.last_term = 6;
+    conf3(&rs.snapshot.conf);
+    struct raft *r;
+    assert_int_equal(raft_create(&cfg, &rs, &r), 0);
+    struct raft_status st;
+    raft_status_get(r, &st);
+    assert_int_equal(st.term, 6);
+    assert_int_equal(st.vote, 0);
+    assert_int_equal(st.commit_index, 37);
+    struct raft_update up;
+    rt_tick(r, 0, &up);
+    assert_true(up.has_hard_state);
+    assert_int_equal(up.hard_state.term, 6);
+    raft_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +272,7 @@ int main(void)
         cmocka_unit_test(malformed_snapshot_chunks_are_refused),
         cmocka_unit_test(slow_follower_catches_up_through_chunked_snapshot),
         cmocka_unit_test(restart_from_snapshot_and_log_recovers_state),
+        cmocka_unit_test(restore_adopts_term_of_snapshot_newer_than_hard_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
