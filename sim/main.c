@@ -12,7 +12,9 @@
  * catch.  Exit codes, distinct per kind of failure:
  *   0 all passed        1 usage             3 not linearizable
  *   4 liveness          5 nondeterminism    6 inconclusive check
- *   7 setup failed
+ *   7 setup failed      8 invariant broken
+ * A crash of the process itself (an ASSERT in the node) ends it by signal:
+ * status 128 + signal in a shell.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@ enum {
     EXIT_NONDETERMINISM = 5,
     EXIT_INCONCLUSIVE = 6,
     EXIT_SETUP = 7,
+    EXIT_INVARIANT = 8,
 };
 
 struct args {
@@ -130,6 +133,7 @@ static int exit_code(enum sim_run_outcome o)
     case SIM_RUN_LIVENESS: return EXIT_LIVENESS;
     case SIM_RUN_INCONCLUSIVE: return EXIT_INCONCLUSIVE;
     case SIM_RUN_SETUP_FAILED: return EXIT_SETUP;
+    case SIM_RUN_INVARIANT: return EXIT_INVARIANT;
     }
     return EXIT_SETUP;
 }
@@ -157,7 +161,9 @@ int main(int argc, char **argv)
         if (!a.quiet || r.outcome != SIM_RUN_OK)
             print_result(&r, cfg.seed);
         if (r.outcome != SIM_RUN_OK) {
-            if (r.lin.explain[0] != '\0')
+            if (r.outcome == SIM_RUN_INVARIANT)
+                printf("  %s\n", r.invariant);
+            else if (r.lin.explain[0] != '\0')
                 printf("  %s\n", r.lin.explain);
             printf("  replay: %s --seed %" PRIu64 "%s%s%s\n", argv[0],
                    cfg.seed, a.bug ? " --bug " : "", a.bug ? a.bug : "",

@@ -48,10 +48,14 @@ struct run {
     struct slot slot[SIM_HOSTS_MAX];
     uint64_t crashes;
     bool setup_failed;
+    struct sim_event check_ev;
+    bool invariant_failed;
+    char invariant[256];
 };
 
 static const char *const outcome_names[] = {
     "ok", "not-linearizable", "liveness", "inconclusive", "setup-failed",
+    "invariant",
 };
 
 const char *sim_run_outcome_name(enum sim_run_outcome o)
@@ -71,6 +75,7 @@ void sim_run_config_default(struct sim_run_config *cfg)
     cfg->check_budget = 20000000;
     cfg->ops_max = 50000;
     cfg->dump_on_failure = true;
+    cfg->check_interval_us = 1000;
 }
 
 /* ---- nodes ---- */
@@ -142,6 +147,38 @@ static struct sim_disk *hook_disk(void *ctx, unsigned node)
     return r->slot[node].disk;
 }
 
+/* ---- invariants ---- */
+
+static void check_fire(struct sim_event *ev)
+{
+    struct run *r = sim_container_of(ev, struct run, check_ev);
+    void *servers[SIM_HOSTS_MAX];
+    for (unsigned i = 0; i < r->cfg->nodes; i++)
+        servers[i] = r->slot[i].sio != NULL ? r->slot[i].server : NULL;
+    if (r->ops->check(r->ops->ctx, servers, r->cfg->nodes, r->invariant,
+                      sizeof(r->invariant)) != 0) {
+        r->invariant_failed = true;
+        return;
+    }
+    sim_world_schedule_in(r->w, ev, r->cfg->check_interval_us);
+}
+
+/* Runs the world to until_us in slices, so a broken invariant stops the run
+ * within 100 ms of simulated time; bounded by EVENTS_MAX_PER_RUN in all. */
+static int run_phase(struct run *r, uint64_t until_us)
+{
+    while (!r->invariant_failed && sim_world_now_us(r->w) < until_us) {
+        uint64_t fired = sim_world_events_fired(r->w);
+        if (fired >= EVENTS_MAX_PER_RUN)
+            return CAIRN_EBUSY;
+        uint64_t slice = CAIRN_MIN(until_us, sim_world_now_us(r->w) + 100000);
+        int rc = sim_world_run_until(r->w, slice, EVENTS_MAX_PER_RUN - fired);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- the run ---- */
 
 static void setup(struct run *r, struct sim_swarm *sw)
@@ -191,6 +228,8 @@ static void teardown(struct run *r)
 static enum sim_run_outcome judge(const struct run *r,
                                   const struct sim_run_result *out, int rc)
 {
+    if (r->invariant_failed)
+        return SIM_RUN_INVARIANT;
     if (r->setup_failed || rc != 0)
         return SIM_RUN_SETUP_FAILED;
     if (out->lin.verdict == LIN_NOT_LINEARIZABLE)
@@ -233,7 +272,10 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     sim_faults_start(faults);
     sim_workload_start(wl);
 
-    int rc = sim_world_run_until(r.w, cfg->fault_us, EVENTS_MAX_PER_RUN);
+    sim_event_init(&r.check_ev, SIM_EV_USER, SIM_NODE_NONE, check_fire);
+    if (ops->check != NULL)
+        sim_world_schedule_in(r.w, &r.check_ev, cfg->check_interval_us);
+    int rc = run_phase(&r, cfg->fault_us);
     sim_faults_quiesce(faults);
     /* Pauses cannot be cut short (their events already moved to the end):
      * liveness is measured once the last one is over. */
@@ -241,19 +283,17 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     for (unsigned i = 0; i < cfg->nodes; i++)
         settle = CAIRN_MAX(settle, sim_world_node_paused_until(r.w, i));
     if (rc == 0)
-        rc = sim_world_run_until(r.w, settle, EVENTS_MAX_PER_RUN);
+        rc = run_phase(&r, settle);
     struct sim_workload_stats st;
     sim_workload_stats_get(wl, &st);
     uint64_t before = st.replied;
     if (rc == 0)
-        rc = sim_world_run_until(r.w, settle + cfg->liveness_us,
-                                 EVENTS_MAX_PER_RUN);
+        rc = run_phase(&r, settle + cfg->liveness_us);
     sim_workload_stats_get(wl, &st);
     out->liveness_replies = st.replied - before;
     sim_workload_stop(wl);
     if (rc == 0)
-        rc = sim_world_run_until(r.w, sim_world_now_us(r.w) + DRAIN_US,
-                                 EVENTS_MAX_PER_RUN);
+        rc = run_phase(&r, sim_world_now_us(r.w) + DRAIN_US);
     sim_workload_stats_get(wl, &st);
     out->ops = st.sent;
     out->replied = st.replied;
@@ -261,6 +301,8 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     if (sim_history_check(h, cfg->check_budget, &out->lin) != 0)
         rc = CAIRN_EINVAL;
     out->outcome = judge(&r, out, rc);
+    if (r.invariant_failed)
+        memcpy(out->invariant, r.invariant, sizeof(out->invariant));
     if (out->ops >= cfg->ops_max && out->outcome == SIM_RUN_INCONCLUSIVE)
         snprintf(out->lin.explain, sizeof(out->lin.explain),
                  "the history filled up (%u ops) before the run ended, so "
@@ -273,6 +315,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure)
         sim_report_dump_ring(r.w, stderr);
 
+    sim_world_cancel(r.w, &r.check_ev);
     sim_faults_free(faults);
     sim_workload_free(wl);
     sim_history_free(h);

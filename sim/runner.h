@@ -12,6 +12,8 @@
  *   3. drain (1 s): no new requests; then the history is checked.
  * A server reporting a fatal error (a failed fsync, say) is crashed and
  * restarted at once, from a world event (never inside its own callback).
+ * Throughout, the servers' own invariant check (if any) runs every
+ * check_interval_us; a violation ends the run at once.
  */
 #ifndef CAIRN_SIM_RUNNER_H
 #define CAIRN_SIM_RUNNER_H
@@ -36,6 +38,13 @@ struct sim_server_ops {
                    sim_fatal_fn fatal, void *fatal_ctx);
     /* Frees a server; its io may have crashed. */
     void (*free)(void *ctx, void *server);
+    /* Optional whole-cluster invariant check (Raft's: one leader per term,
+     * log matching, commit never goes back...), called every
+     * check_interval_us of simulated time with each node's server, NULL
+     * while it is down.  Returns 0, or non-zero with a message in msg: the
+     * run stops at once as SIM_RUN_INVARIANT. */
+    int (*check)(void *ctx, void *const *servers, unsigned count, char *msg,
+                 size_t msg_len);
     /* Fault kinds this server cannot survive by design (e.g. corruption on a
      * single copy); never drawn. */
     bool unsupported[SIM_FAULT_KIND_COUNT];
@@ -53,6 +62,7 @@ struct sim_run_config {
     const char *trace_path;  /* full trace file, or NULL */
     bool no_faults;
     bool dump_on_failure;    /* the trace ring to stderr (default on) */
+    uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);
@@ -63,6 +73,7 @@ enum sim_run_outcome {
     SIM_RUN_LIVENESS,
     SIM_RUN_INCONCLUSIVE,
     SIM_RUN_SETUP_FAILED,
+    SIM_RUN_INVARIANT,
 };
 
 const char *sim_run_outcome_name(enum sim_run_outcome o);
@@ -79,6 +90,7 @@ struct sim_run_result {
     uint64_t liveness_replies;
     uint64_t crashes;       /* fault crashes plus fatal restarts */
     char swarm[256];
+    char invariant[256];    /* SIM_RUN_INVARIANT: the check's message */
     struct lin_report lin;
 };
 

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "runner.h"
+#include "standin.h"
 #include "testlib.h"
 
 static void short_config(struct sim_run_config *cfg, uint64_t seed)
@@ -90,12 +91,43 @@ static void planted_bugs_are_caught(void **state)
     }
 }
 
+static int too_busy(void *ctx, void *const *servers, unsigned count,
+                    char *msg, size_t msg_len)
+{
+    (void)ctx;
+    for (unsigned i = 0; i < count; i++) {
+        if (servers[i] != NULL && sim_standin_commands(servers[i]) > 100) {
+            snprintf(msg, msg_len, "node %u served more than 100 commands", i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void broken_invariant_stops_the_run(void **state)
+{
+    (void)state;
+    struct sim_server_ops ops;
+    sim_standin_ops(&ops, NULL);
+    ops.check = too_busy;
+    struct sim_run_config cfg;
+    short_config(&cfg, 9);
+    cfg.no_faults = true;
+    struct sim_run_result r;
+    sim_run(&cfg, &ops, &r);
+    assert_int_equal(r.outcome, SIM_RUN_INVARIANT);
+    assert_string_equal(r.invariant, "node 0 served more than 100 commands");
+    /* stopped within a slice, long before the planned 6 s */
+    assert_true(r.sim_us < 1000000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(correct_server_passes_and_replays),
         cmocka_unit_test(no_faults_run_has_no_unknowns),
         cmocka_unit_test(planted_bugs_are_caught),
+        cmocka_unit_test(broken_invariant_stops_the_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
