@@ -13,8 +13,11 @@
  *   - buf is never written.
  *
  * Usage profile: the hot path is many small pipelined multibulk commands.
- * Per command it costs one memchr per header line, one integer parse per
- * header and no allocation (the args array is kept between commands).  A big
+ * A complete header line with a short count ("$3\r\n") is read in one
+ * inline pass (count_line_fast); anything else takes the general path
+ * (memchr for the line end, then Redis's integer rules), which decides every
+ * case the fast path decides, identically.  No allocation per command (the
+ * args array is kept between commands).  A big
  * bulk costs O(1) per call while it arrives: the parser waits for
  * pos + len + 2 bytes without looking at them.  No line is searched twice:
  * `scan` remembers how far the search for its terminator got.
@@ -194,24 +197,62 @@ static enum resp_parse_result complete(struct resp_parser *p, size_t end)
     return RESP_PARSE_OK;
 }
 
+/* Fast path for the usual count line at p->pos: the type byte, 1 to 18
+ * digits without a leading zero (or a lone 0), then CR and LF, all present.
+ * One pass, no call.  Returns the CR's offset with *n set, or SIZE_MAX to
+ * take the general path (which decides every case, this one included). */
+static inline size_t count_line_fast(const struct resp_parser *p,
+                                     const char *buf, size_t len, char type,
+                                     int64_t *n)
+{
+    size_t first = p->pos + 1;
+    if (first >= len || buf[p->pos] != type)
+        return SIZE_MAX;
+    size_t stop = first + 18 < len ? first + 18 : len;
+    size_t i = first;
+    int64_t v = 0;
+    for (; i < stop; i++) {
+        unsigned d = (unsigned)(unsigned char)buf[i] - '0';
+        if (d > 9)
+            break;
+        v = v * 10 + (int64_t)d;
+    }
+    if (i == first || i + 1 >= len || buf[i] != '\r')
+        return SIZE_MAX;
+    if ((buf[first] == '0' && i - first > 1) || line_too_long(p, i))
+        return SIZE_MAX;
+    *n = v;
+    return i;
+}
+
+static enum resp_parse_result bad_mbulk_header(struct resp_parser *p,
+                                               const char *buf, size_t len,
+                                               size_t cr)
+{
+    if (line_has_nul(p, buf, cr))
+        return line_pending(p, len, ERR_TOO_BIG_MBULK);
+    return fail(p, ERR_MBULK_LEN);
+}
+
 /* "*<n>\r\n" at buf[0]. */
 static enum resp_parse_result parse_mbulk_count(struct resp_parser *p,
                                                 const char *buf, size_t len)
 {
-    size_t cr = p->line_nul ? SIZE_MAX : line_find(p, buf, len, '\r');
-    if (cr == SIZE_MAX)
-        return line_pending(p, len, ERR_TOO_BIG_MBULK);
-    if (line_too_long(p, cr))
-        return fail(p, ERR_TOO_BIG_MBULK);
-    if (cr + 1 >= len)
-        return RESP_PARSE_NEED_MORE; /* the '\n' has not arrived */
     int64_t n = 0;
-    if (cairn_str_to_i64(buf + 1, cr - 1, &n) != 0 ||
-        (n > 0 && (uint64_t)n > p->limits.argc_max)) {
-        if (line_has_nul(p, buf, cr))
+    size_t cr = count_line_fast(p, buf, len, '*', &n);
+    if (cr == SIZE_MAX) {
+        cr = p->line_nul ? SIZE_MAX : line_find(p, buf, len, '\r');
+        if (cr == SIZE_MAX)
             return line_pending(p, len, ERR_TOO_BIG_MBULK);
-        return fail(p, ERR_MBULK_LEN);
+        if (line_too_long(p, cr))
+            return fail(p, ERR_TOO_BIG_MBULK);
+        if (cr + 1 >= len)
+            return RESP_PARSE_NEED_MORE; /* the '\n' has not arrived */
+        if (cairn_str_to_i64(buf + 1, cr - 1, &n) != 0)
+            return bad_mbulk_header(p, buf, len, cr);
     }
+    if (n > 0 && (uint64_t)n > p->limits.argc_max)
+        return bad_mbulk_header(p, buf, len, cr);
     if (p->unauthenticated && n > CAIRN_PROTO_UNAUTH_ARGC_MAX)
         return fail(p, ERR_UNAUTH_MBULK);
     if (n <= 0)
@@ -245,17 +286,22 @@ static enum resp_parse_result bad_bulk_header(struct resp_parser *p,
 static enum resp_parse_result parse_bulk_count(struct resp_parser *p,
                                                const char *buf, size_t len)
 {
-    size_t cr = p->line_nul ? SIZE_MAX : line_find(p, buf, len, '\r');
-    if (cr == SIZE_MAX)
-        return line_pending(p, len, ERR_TOO_BIG_BULK);
-    if (line_too_long(p, cr))
-        return fail(p, ERR_TOO_BIG_BULK);
-    if (cr + 1 >= len)
-        return RESP_PARSE_NEED_MORE;
     int64_t n = 0;
-    if (buf[p->pos] != '$' ||
-        cairn_str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &n) != 0 ||
-        n < 0 || (uint64_t)n > p->limits.bulk_len_max)
+    size_t cr = count_line_fast(p, buf, len, '$', &n);
+    if (cr == SIZE_MAX) {
+        cr = p->line_nul ? SIZE_MAX : line_find(p, buf, len, '\r');
+        if (cr == SIZE_MAX)
+            return line_pending(p, len, ERR_TOO_BIG_BULK);
+        if (line_too_long(p, cr))
+            return fail(p, ERR_TOO_BIG_BULK);
+        if (cr + 1 >= len)
+            return RESP_PARSE_NEED_MORE;
+        if (buf[p->pos] != '$' ||
+            cairn_str_to_i64(buf + p->pos + 1, cr - p->pos - 1, &n) != 0 ||
+            n < 0)
+            return bad_bulk_header(p, buf, len, cr);
+    }
+    if ((uint64_t)n > p->limits.bulk_len_max)
         return bad_bulk_header(p, buf, len, cr);
     if (p->unauthenticated && n > CAIRN_PROTO_UNAUTH_BULK_LEN_MAX)
         return fail(p, ERR_UNAUTH_BULK);

@@ -283,6 +283,12 @@ static void bulk_header_errors(void **state)
     EXPECT("*1\r\n$1x\r\n", "E:Protocol error: invalid bulk length");
     EXPECT("*1\r\n$4\nPING\r\n", "E:Protocol error: invalid bulk length");
     EXPECT("*1\r\n$536870913\r\n", "E:Protocol error: invalid bulk length");
+    EXPECT("*1\r\n$00\r\n", "E:Protocol error: invalid bulk length");
+    EXPECT("*1\r\n$123456789012345678\r\n",
+           "E:Protocol error: invalid bulk length");
+    EXPECT("*1\r\n$1234567890123456789\r\n",
+           "E:Protocol error: invalid bulk length");
+    EXPECT("*1\r\n$0\r\n\r\n", "0:,;");
     EXPECT("*1\r\n$99999999999999999999999\r\n",
            "E:Protocol error: invalid bulk length");
     /* Exactly proto-max-bulk-len is allowed: the parser waits for it. */
@@ -298,6 +304,9 @@ static void multibulk_count_errors(void **state)
     EXPECT("*1048577\r\n", "E:Protocol error: invalid multibulk length");
     EXPECT("*1048576\r\n", "");
     EXPECT("*01\r\n", "E:Protocol error: invalid multibulk length");
+    EXPECT("*-0\r\n", "E:Protocol error: invalid multibulk length");
+    EXPECT("*123456789012345678\r\n",
+           "E:Protocol error: invalid multibulk length");
 }
 
 static void fill(struct buf *b, char c, size_t n)
@@ -462,6 +471,8 @@ static const char *const split_inputs[] = {
     "GET a\r\n\"unbalanced\r\n",
     "*2\r\n$1\r\na\r\n$1\r\nb\r\n*1\r\n$1\0\r\n",
     "*1\r\n\r\n",
+    "*2\r\n$0\r\n\r\n$012\r\n",
+    "*1\r\n$18\r\n012345678901234567\r\n*1\r\n$1234567890123456789\r\n",
     "*4\r\n$1\r\na\r\n$2\r\nbb\r\n$3\r\nccc\r\n$4\r\ndddd\r\n*x\r\n",
 };
 
