@@ -17,10 +17,10 @@
  * inline pass (count_line_fast); anything else takes the general path
  * (memchr for the line end, then Redis's integer rules), which decides every
  * case the fast path decides, identically.  No allocation per command (the
- * args array is kept between commands).  A big
- * bulk costs O(1) per call while it arrives: the parser waits for
- * pos + len + 2 bytes without looking at them.  No line is searched twice:
- * `scan` remembers how far the search for its terminator got.
+ * args array is kept between commands).  A big bulk costs O(1) per call
+ * while it arrives: the parser waits for pos + len + 2 bytes without looking
+ * at them.  No line is searched twice: `scan` remembers how far the search
+ * for its terminator got.
  *
  * Redis 7.0 behaviours kept on purpose (each is pinned by a unit test):
  *   - lines are found with strchr in Redis, so a NUL byte before the line's
