@@ -31,7 +31,8 @@ void buf_free(struct buf *b)
 int buf_reserve(struct buf *b, size_t extra)
 {
     ASSERT(b->len <= b->cap);
-    if (extra > b->limit - b->len)
+    /* The limit may have been lowered (CONFIG SET) below what is held. */
+    if (b->len > b->limit || extra > b->limit - b->len)
         return CAIRN_EFULL;
     size_t need = b->len + extra;
     if (need <= b->cap)

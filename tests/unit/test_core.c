@@ -31,6 +31,18 @@ static void buf_append_respects_limit(void **state)
     buf_free(&b);
 }
 
+static void buf_append_fails_after_limit_lowered(void **state)
+{
+    (void)state;
+    struct buf b;
+    buf_init(&b, 0);
+    assert_int_equal(buf_append(&b, "0123456789", 10), 0);
+    b.limit = 4; /* as when CONFIG SET lowers a limit under a full buffer */
+    assert_int_equal(buf_append(&b, "x", 1), CAIRN_EFULL);
+    assert_int_equal(b.len, 10);
+    buf_free(&b);
+}
+
 static void buf_append_reports_enomem_and_keeps_contents(void **state)
 {
     (void)state;
@@ -143,6 +155,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(buf_append_respects_limit),
+        cmocka_unit_test(buf_append_fails_after_limit_lowered),
         cmocka_unit_test(buf_append_reports_enomem_and_keeps_contents),
         cmocka_unit_test(buf_printf_formats),
         cmocka_unit_test(str_to_i64_follows_redis_rules),
