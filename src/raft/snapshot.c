@@ -218,7 +218,11 @@ int raft_recv_snapshot(struct raft *r, const struct raft_msg *m)
     const struct raft_msg_snapshot *s = &m->snapshot;
     uint64_t idx = s->meta.last_index;
     if (idx <= r->commit) {
-        reply_snapshot(r, m, true, 0); /* we hold it committed already */
+        /* We hold it committed already, but maybe not durably yet: the
+         * leader will trust this match, so it waits for the disk like any
+         * acknowledgement (a lost one would leave the leader probing past
+         * our real log end forever). */
+        reply_snapshot(r, m, true, CAIRN_MAX(idx, r->log.offset));
         return 0;
     }
     if (raft_log_term(&r->log, idx) == s->meta.last_term) {

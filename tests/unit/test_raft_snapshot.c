@@ -235,6 +235,44 @@ static void restart_from_snapshot_and_log_recovers_state(void **state)
     rh_free(&c);
 }
 
+/* A snapshot the follower already holds committed is acknowledged only
+ * once those entries are durable: the leader sets its match from the ack,
+ * and a match beyond the real log end would stall replication forever. */
+static void snapshot_already_committed_acked_only_when_durable(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    struct raft *r = rt_new(&cfg, 3, NULL, 0, 2);
+    struct raft_update up;
+    struct raft_entry in[5];
+    for (uint64_t i = 1; i <= 5; i++)
+        in[i - 1] = ent(i, 2);
+    struct raft_msg m;
+    rt_msg_init(&m, RAFT_MSG_APPEND, 2, 1, 2);
+    m.append.n_entries = 5;
+    m.append.entries = in;
+    m.append.commit_index = 5;
+    rt_msg(r, 10, &m, &up);
+    assert_int_equal(up.commit_index, 5);
+    uint8_t data[10] = {0};
+    rt_msg_init(&m, RAFT_MSG_SNAPSHOT, 2, 1, 2);
+    m.snapshot.meta.last_index = 3;
+    m.snapshot.meta.last_term = 2;
+    conf3(&m.snapshot.meta.conf);
+    m.snapshot.meta.size = 10;
+    m.snapshot.len = 10;
+    m.snapshot.data = data;
+    m.snapshot.done = true;
+    rt_msg(r, 11, &m, &up);
+    assert_null(rt_find(&up, RAFT_MSG_SNAPSHOT_RESP, 2));
+    rt_persist_all(r, 12, &up);
+    const struct raft_msg *resp = rt_find(&up, RAFT_MSG_SNAPSHOT_RESP, 2);
+    assert_non_null(resp);
+    assert_true(resp->snapshot_resp.installed);
+    raft_destroy(r);
+}
+
 /* A snapshot of applied entries may be durable before the hard state of
  * their term: the restored server adopts that term, with no vote. */
 static void restore_adopts_term_of_snapshot_newer_than_hard_state(void **state)
@@ -273,6 +311,7 @@ int main(void)
         cmocka_unit_test(slow_follower_catches_up_through_chunked_snapshot),
         cmocka_unit_test(restart_from_snapshot_and_log_recovers_state),
         cmocka_unit_test(restore_adopts_term_of_snapshot_newer_than_hard_state),
+        cmocka_unit_test(snapshot_already_committed_acked_only_when_durable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
