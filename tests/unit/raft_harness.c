@@ -240,15 +240,29 @@ static void hash_at_check(struct rh *c, uint64_t index, uint64_t hash,
                 "history at index %llu (%llu)", id, index, 0);
 }
 
-static void serve_reads(struct rh_node *nd)
+static void serve_reads(struct rh *c, struct rh_node *nd)
 {
     for (size_t i = 0; i < nd->n_reads; i++) {
         struct rh_read *rd = &nd->reads[i];
-        if (!rd->served && rd->status == 0 && nd->applied >= rd->index) {
+        if (rd->answered && !rd->served && rd->status == 0 &&
+            nd->applied >= rd->index) {
             rd->served = true;
             rd->value = nd->reg;
+            if (c->o.check_stale_reads && rd->value < rd->floor)
+                violate(c, "stale read on server %llu: %llu, %llu was "
+                        "committed before", nd->id, rd->value, rd->floor);
         }
     }
+}
+
+/* The highest value applied anywhere: committed, since only committed
+ * entries are applied. */
+static uint64_t committed_floor(const struct rh *c)
+{
+    uint64_t f = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        f = CAIRN_MAX(f, c->nodes[i].reg);
+    return f;
 }
 
 static void sm_apply(struct rh *c, struct rh_node *nd, const struct raft_entry *e)
@@ -353,6 +367,21 @@ static void net_send(struct rh *c, uint32_t from, const struct raft_msg *m)
 
 /* ---- handling updates ---- */
 
+/* The record of request id on nd: the one made when it was issued, or a
+ * new one (answers to requests the harness did not issue still count). */
+static struct rh_read *read_slot(struct rh_node *nd, uint64_t id)
+{
+    for (size_t k = 0; k < nd->n_reads; k++)
+        if (nd->reads[k].request_id == id)
+            return &nd->reads[k];
+    if (nd->n_reads >= RH_READS_MAX)
+        return NULL;
+    struct rh_read *rd = &nd->reads[nd->n_reads++];
+    memset(rd, 0, sizeof(*rd));
+    rd->request_id = id;
+    return rd;
+}
+
 static void check_leader(struct rh *c, struct rh_node *nd,
                          const struct raft_update *up)
 {
@@ -441,14 +470,15 @@ static void handle_update(struct rh *c, uint32_t i, const struct raft_update *up
         net_send(c, i, &up->msgs[k]);
     for (size_t k = 0; k < up->n_committed; k++)
         sm_apply(c, nd, &up->committed[k]);
-    for (size_t k = 0; k < up->n_reads && nd->n_reads < RH_READS_MAX; k++) {
-        struct rh_read *rd = &nd->reads[nd->n_reads++];
-        memset(rd, 0, sizeof(*rd));
-        rd->request_id = up->reads[k].request_id;
+    for (size_t k = 0; k < up->n_reads; k++) {
+        struct rh_read *rd = read_slot(nd, up->reads[k].request_id);
+        if (rd == NULL)
+            continue;
         rd->status = up->reads[k].status;
         rd->index = up->reads[k].index;
+        rd->answered = true;
     }
-    serve_reads(nd);
+    serve_reads(c, nd);
     if (c->o.snapshot_every > 0 &&
         nd->applied >= nd->last_snap_applied + c->o.snapshot_every)
         nd->deadline_ms = c->now; /* take it from the loop, not from here */
@@ -771,6 +801,9 @@ int rh_propose_u64(struct rh *c, uint32_t i, uint64_t value, uint64_t *index)
 
 int rh_read(struct rh *c, uint32_t i, uint64_t request_id, uint8_t mode)
 {
+    struct rh_read *rd = read_slot(&c->nodes[i], request_id);
+    if (rd != NULL)
+        rd->floor = committed_floor(c);
     struct raft_event ev = {.type = RAFT_EV_READ};
     ev.read.request_id = request_id;
     ev.read.mode = mode;

@@ -23,7 +23,9 @@
  *   - State Machine Safety: no two servers apply different entries (or
  *     reach different states) at the same index;
  *   - the core's own raft_invariants() on every step;
- *   - commit index and term never go back (except across a crash).
+ *   - commit index and term never go back (except across a crash);
+ *   - with check_stale_reads, no read is served with a value older than
+ *     one committed before the read was issued (linearizable reads).
  *
  * Typical use:
  *     struct rh c;
@@ -65,16 +67,22 @@ struct rh_opts {
     uint64_t snapshot_every;   /* take a snapshot every so many applied
                                 * entries (0: never) */
     uint32_t snapshot_pad;     /* extra bytes in snapshots (for chunking) */
+    /* Workloads that only ever write increasing values may set this: a
+     * read served below the highest value applied anywhere when it was
+     * issued (so committed before it) is a stale read, a violation. */
+    bool check_stale_reads;
     struct raft_config cfg;    /* template; id and seed set per server */
 };
 
 /* A read answered by the core and then served by the harness. */
 struct rh_read {
     uint64_t request_id;
+    bool answered;    /* the core answered (status, index valid) */
     int status;       /* from the core */
     uint64_t index;   /* read index */
     bool served;      /* applied index reached index: value is valid */
     uint64_t value;   /* the register when served */
+    uint64_t floor;   /* highest value applied anywhere when issued */
 };
 
 struct rh_pending_persist; /* a queued durable write */

@@ -201,51 +201,94 @@ static void create_and_propose_survive_every_allocation_failure(void **state)
     raft_destroy(r);
 }
 
-/* A short run with random crashes, partitions, loss and slow disks: the
- * harness checks election and state-machine safety after every step. */
+/* Draws the run's knobs from the seed (swarm testing). */
+static void random_opts(struct rh_opts *o, struct cairn_rng *rng, uint64_t seed)
+{
+    uint32_t nv = 3 + (uint32_t)cairn_rng_below(rng, 3);
+    rh_opts_default(o, nv, seed);
+    o->n_nodes = nv + (uint32_t)cairn_rng_below(rng, 3);
+    o->persist_delay_ms = (uint32_t)cairn_rng_below(rng, 15);
+    o->net_delay_ms_max = 1 + (uint32_t)cairn_rng_below(rng, 40);
+    o->snapshot_every = cairn_rng_below(rng, 2) ? 5 + cairn_rng_below(rng, 30) : 0;
+    o->snapshot_pad = (uint32_t)cairn_rng_below(rng, 300);
+    o->check_stale_reads = true;
+    o->cfg.prevote = cairn_rng_below(rng, 2);
+    o->cfg.check_quorum = cairn_rng_below(rng, 4) != 0;
+    o->cfg.inflight_msgs_max = 1 + (uint32_t)cairn_rng_below(rng, 8);
+    o->cfg.snapshot_trailing_entries = cairn_rng_below(rng, 20);
+    if (cairn_rng_below(rng, 2))
+        o->cfg.append_bytes_max = 1; /* one entry per append */
+}
+
+/* One random action: client writes and reads, crashes, restarts,
+ * partitions, transfers and membership changes. */
+static void random_action(struct rh *c, struct cairn_rng *rng, uint64_t *v,
+                          uint64_t *rid)
+{
+    int l = rh_leader(c);
+    uint64_t dice = cairn_rng_below(rng, 1000);
+    uint32_t who = (uint32_t)cairn_rng_below(rng, c->n);
+    if (l >= 0 && dice < 500)
+        for (uint64_t k = 1 + cairn_rng_below(rng, 3); k > 0; k--)
+            (void)rh_propose_u64(c, (uint32_t)l, ++*v, NULL);
+    if (c->nodes[who].up && dice % 3 == 0)
+        (void)rh_read(c, who, (*rid)++,
+                      dice % 2 ? RAFT_READ_LEASE : RAFT_READ_INDEX);
+    if (dice < 15 && c->nodes[who].up)
+        rh_crash(c, who);
+    else if (dice < 60 && !c->nodes[who].up)
+        rh_restart(c, who);
+    else if (dice < 75)
+        rh_partition(c, (uint32_t)cairn_rng_below(rng, 1u << c->n));
+    else if (dice < 110)
+        rh_heal(c);
+    else if (dice < 120 && l >= 0)
+        (void)rh_transfer(c, (uint32_t)l, 0);
+    else if (dice < 140 && l >= 0)
+        (void)rh_change(c, (uint32_t)l, 1 + (uint8_t)cairn_rng_below(rng, 3),
+                        1 + cairn_rng_below(rng, c->n));
+    c->o.net_loss_pct = dice < 700 ? 0 : 10;
+    rh_run(c, 1 + cairn_rng_below(rng, 40));
+}
+
+/* After healing everything, a write must commit within a few tries. */
+static bool heals(struct rh *c, uint64_t *v)
+{
+    rh_heal(c);
+    c->o.net_loss_pct = 0;
+    for (uint32_t i = 0; i < c->n; i++)
+        if (!c->nodes[i].up)
+            rh_restart(c, i);
+    for (int attempt = 0; attempt < 5; attempt++) {
+        int l = rh_wait_leader(c, 20000);
+        uint64_t idx = 0;
+        if (l >= 0 && rh_propose_u64(c, (uint32_t)l, ++*v, &idx) == 0 &&
+            rh_run_until_applied(c, idx, 3000) && c->nodes[l].reg == *v)
+            return true;
+        rh_run(c, 400); /* e.g. a transfer still in flight */
+    }
+    return false;
+}
+
+/* A random run with the harness checking election safety, state-machine
+ * safety, stale reads and the core's invariants after every step. */
 static uint64_t random_run(uint64_t seed, uint64_t *applied)
 {
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, seed * 7919);
     struct rh c;
     struct rh_opts o;
-    rh_opts_default(&o, 5, seed);
-    o.persist_delay_ms = 3;
-    o.net_delay_ms_max = 20;
-    o.snapshot_every = 25;
-    o.snapshot_pad = 100;
+    random_opts(&o, &rng, seed);
     rh_init(&c, &o);
-    struct cairn_rng rng;
-    cairn_rng_seed(&rng, seed);
-    uint64_t v = 0;
-    for (int round = 0; round < 300; round++) {
-        int l = rh_leader(&c);
-        if (l >= 0)
-            (void)rh_propose_u64(&c, (uint32_t)l, ++v, NULL);
-        uint64_t dice = cairn_rng_below(&rng, 100);
-        uint32_t who = (uint32_t)cairn_rng_below(&rng, 5);
-        if (dice < 3 && c.nodes[who].up)
-            rh_crash(&c, who);
-        else if (dice < 10 && !c.nodes[who].up)
-            rh_restart(&c, who);
-        else if (dice < 13)
-            rh_partition(&c, (uint32_t)cairn_rng_below(&rng, 32));
-        else if (dice < 20)
-            rh_heal(&c);
-        c.o.net_loss_pct = dice < 50 ? 0 : 5;
-        rh_run(&c, 20);
-    }
-    rh_heal(&c);
-    c.o.net_loss_pct = 0;
-    for (uint32_t i = 0; i < 5; i++)
-        if (!c.nodes[i].up)
-            rh_restart(&c, i);
-    int l = rh_wait_leader(&c, 10000);
-    assert_true(l >= 0);
-    uint64_t idx = 0;
-    assert_int_equal(rh_propose_u64(&c, (uint32_t)l, ++v, &idx), 0);
-    assert_true(rh_run_until_applied(&c, idx, 10000)); /* liveness after heal */
+    uint64_t v = 0, rid = 1;
+    for (int round = 0; round < 600 && c.violation == NULL; round++)
+        random_action(&c, &rng, &v, &rid);
+    if (c.violation == NULL && !heals(&c, &v))
+        fail_msg("seed %llu: no progress after healing",
+                 (unsigned long long)seed);
     if (c.violation != NULL)
         fail_msg("seed %llu: %s", (unsigned long long)seed, c.violation);
-    *applied = c.nodes[l].applied;
+    *applied = c.nodes[rh_leader(&c)].applied;
     uint64_t h = c.trace_hash;
     rh_free(&c);
     return h;
@@ -255,7 +298,7 @@ static void random_faults_never_break_safety(void **state)
 {
     (void)state;
     uint64_t base = test_seed(1000);
-    for (uint64_t s = 0; s < 4; s++) {
+    for (uint64_t s = 0; s < 100; s++) {
         uint64_t applied;
         (void)random_run(base + s, &applied);
         assert_true(applied > 10);
