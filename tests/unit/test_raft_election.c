@@ -423,6 +423,42 @@ static void partitioned_follower_without_prevote_bumps_terms(void **state)
     rh_free(&c);
 }
 
+static void vote_request_from_older_term_refused_with_current_term(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    struct raft *r = rt_new(&cfg, 3, NULL, 0, 5);
+    struct raft_update up;
+    struct raft_msg m;
+    rt_msg_init(&m, RAFT_MSG_VOTE, 2, 1, 4);
+    rt_msg(r, 10, &m, &up);
+    const struct raft_msg *resp = rt_find(&up, RAFT_MSG_VOTE_RESP, 2);
+    assert_non_null(resp);
+    assert_false(resp->vote_resp.granted);
+    assert_int_equal(resp->term, 5);
+    assert_false(up.has_hard_state);
+    raft_destroy(r);
+}
+
+static void leader_heartbeats_keep_followers_from_campaigning(void **state)
+{
+    (void)state;
+    struct rh c;
+    struct rh_opts o;
+    rh_opts_default(&o, 5, 17);
+    rh_init(&c, &o);
+    int l = rh_wait_leader(&c, 5000);
+    assert_true(l >= 0);
+    uint64_t term = c.nodes[l].term;
+    rh_run(&c, 50 * o.cfg.election_timeout_ms_max); /* idle */
+    assert_int_equal(rh_leader(&c), l);
+    for (uint32_t i = 0; i < 5; i++)
+        assert_int_equal(c.nodes[i].term, term);
+    assert_null(c.violation);
+    rh_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +480,8 @@ int main(void)
         cmocka_unit_test(leader_without_check_quorum_stays_leader_when_isolated),
         cmocka_unit_test(partitioned_follower_with_prevote_does_not_disrupt_on_return),
         cmocka_unit_test(partitioned_follower_without_prevote_bumps_terms),
+        cmocka_unit_test(vote_request_from_older_term_refused_with_current_term),
+        cmocka_unit_test(leader_heartbeats_keep_followers_from_campaigning),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
