@@ -43,6 +43,13 @@ static void format_hz(const struct node_config *c, char *out, size_t n);
 static const char *parse_daemonize(struct node_config *c, const char *v);
 static void format_daemonize(const struct node_config *c, char *out,
                              size_t n);
+static const char *parse_peers(struct node_config *c, const char *v);
+static const char *parse_durability(struct node_config *c, const char *v);
+static void format_durability(const struct node_config *c, char *out,
+                              size_t n);
+static const char *parse_read_mode(struct node_config *c, const char *v);
+static void format_read_mode(const struct node_config *c, char *out,
+                             size_t n);
 
 #define MEM_MAX ((int64_t)1 << 62)
 
@@ -52,6 +59,14 @@ const struct config_def config_table[] = {
     {"appendonly", CONFIG_BOOL, FIELD(appendonly), 0, 0, "no", 0, NULL, NULL},
     {"bind", CONFIG_SPECIAL, FIELD(bind), 0, 0, "127.0.0.1", CONFIG_IMMUTABLE,
      parse_bind, NULL},
+    {"cluster-peers", CONFIG_SPECIAL, FIELD(cluster_peers), 0, 0, "",
+     CONFIG_IMMUTABLE, parse_peers, NULL},
+    {"cluster-port", CONFIG_INT, FIELD(cluster_port), 0, 65535, "0",
+     CONFIG_IMMUTABLE, NULL, NULL},
+    {"cluster-redirect", CONFIG_BOOL, FIELD(cluster_redirect), 0, 0, "no", 0,
+     NULL, NULL},
+    {"cluster-secret", CONFIG_STRING, FIELD(cluster_secret), 0, 0, "",
+     CONFIG_IMMUTABLE, NULL, NULL},
     {"client-output-buffer-limit", CONFIG_SPECIAL, 0, 0, 0,
      "normal 256mb 0 0", 0, parse_cob, format_cob},
     {"client-query-buffer-limit", CONFIG_MEMORY, FIELD(query_buf_max),
@@ -60,11 +75,21 @@ const struct config_def config_table[] = {
      CONFIG_IMMUTABLE, parse_daemonize, format_daemonize},
     {"databases", CONFIG_INT, FIELD(databases), CAIRN_DB_COUNT,
      CAIRN_DB_COUNT, "16", CONFIG_IMMUTABLE, NULL, NULL},
+    {"dir", CONFIG_STRING, FIELD(dir), 0, 0, ".", CONFIG_IMMUTABLE, NULL,
+     NULL},
+    {"durability", CONFIG_SPECIAL, FIELD(durability), 0, 0, "memory",
+     CONFIG_IMMUTABLE, parse_durability, format_durability},
+    {"election-timeout-ms", CONFIG_INT, FIELD(election_timeout_ms), 10,
+     60000, "300", CONFIG_IMMUTABLE, NULL, NULL},
     {"hash-seed", CONFIG_U64, FIELD(hash_seed), 0, 0, "0", CONFIG_IMMUTABLE,
      NULL, NULL},
+    {"heartbeat-ms", CONFIG_INT, FIELD(heartbeat_ms), 1, 30000, "50",
+     CONFIG_IMMUTABLE, NULL, NULL},
     {"hz", CONFIG_SPECIAL, FIELD(hz), 0, 0, "10", 0, parse_hz, format_hz},
     {"logfile", CONFIG_STRING, FIELD(logfile), 0, 0, "", CONFIG_IMMUTABLE,
      NULL, NULL},
+    {"lease-reads", CONFIG_BOOL, FIELD(lease_reads), 0, 0, "yes",
+     CONFIG_IMMUTABLE, NULL, NULL},
     {"loglevel", CONFIG_SPECIAL, FIELD(loglevel), 0, 0, "notice", 0,
      parse_loglevel, format_loglevel},
     {"maxclients", CONFIG_INT, FIELD(maxclients), 1, UINT32_MAX, "10000", 0,
@@ -75,12 +100,16 @@ const struct config_def config_table[] = {
      "noeviction", 0, parse_policy, format_policy},
     {"maxmemory-samples", CONFIG_INT, FIELD(maxmemory_samples), 1, 64, "5", 0,
      NULL, NULL},
+    {"node-id", CONFIG_U64, FIELD(node_id), 0, 0, "0", CONFIG_IMMUTABLE,
+     NULL, NULL},
     {"port", CONFIG_INT, FIELD(port), 0, 65535, "6379", CONFIG_IMMUTABLE, NULL,
      NULL},
     {"protected-mode", CONFIG_BOOL, FIELD(protected_mode), 0, 0, "yes", 0,
      NULL, NULL},
     {"proto-max-bulk-len", CONFIG_MEMORY, FIELD(proto_max_bulk_len),
      1024 * 1024, MEM_MAX, "512mb", 0, NULL, NULL},
+    {"read-mode", CONFIG_SPECIAL, FIELD(read_mode), 0, 0, "linearizable", 0,
+     parse_read_mode, format_read_mode},
     {"requirepass", CONFIG_STRING, FIELD(requirepass), 0, 0, "", 0, NULL,
      NULL},
     {"save", CONFIG_SPECIAL, FIELD(save), 0, 0, "", 0, parse_save, NULL},
@@ -458,6 +487,133 @@ static const char *parse_bind(struct node_config *c, const char *v)
     memset(c->bind, 0, sizeof(c->bind));
     memcpy(c->bind, norm, len);
     return NULL;
+}
+
+/* ---- replication settings ---- */
+
+/* Parses "host:port" (the last ':' splits, so bare IPv6 needs no brackets)
+ * into p.  Returns NULL or the reason. */
+static const char *parse_host_port(const char *s, size_t len,
+                                   struct config_peer *p)
+{
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == ':')
+            colon = s + i;
+    if (colon == NULL || colon == s)
+        return "peer address must be host:port";
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= sizeof(p->host))
+        return "peer host is too long";
+    int64_t port;
+    size_t plen = len - hlen - 1;
+    if (cairn_str_to_i64(colon + 1, plen, &port) != 0 || port < 1 ||
+        port > 65535)
+        return "peer port must be between 1 and 65535";
+    memset(p->host, 0, sizeof(p->host));
+    memcpy(p->host, s, hlen);
+    p->port = (uint16_t)port;
+    return NULL;
+}
+
+static const char *parse_one_peer(const char *s, size_t len,
+                                  struct config_peer *p)
+{
+    const char *at = memchr(s, '@', len);
+    if (at == NULL || at == s)
+        return "each peer must be id@host:port";
+    uint64_t id = 0;
+    for (const char *d = s; d < at; d++) {
+        unsigned dgt = (unsigned)(*d - '0');
+        if (dgt > 9 || id > (UINT64_MAX - dgt) / 10)
+            return "peer id must be a positive integer";
+        id = id * 10 + dgt;
+    }
+    if (id == 0)
+        return "peer id must be a positive integer";
+    p->id = id;
+    return parse_host_port(at + 1, len - (size_t)(at + 1 - s), p);
+}
+
+int config_peers_parse(const char *v, struct config_peer *out, size_t max,
+                       const char **why)
+{
+    size_t n = 0;
+    const char *p = v;
+    *why = NULL;
+    while (*p != '\0') {
+        const char *end = strchr(p, ',');
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (n == max) {
+            *why = "too many peers";
+            return -1;
+        }
+        struct config_peer peer;
+        memset(&peer, 0, sizeof(peer));
+        *why = parse_one_peer(p, len, &peer);
+        if (*why != NULL)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            if (out[i].id == peer.id) {
+                *why = "duplicate peer id";
+                return -1;
+            }
+        }
+        out[n++] = peer;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return (int)n;
+}
+
+static const char *parse_peers(struct node_config *c, const char *v)
+{
+    struct config_peer peers[CAIRN_RAFT_MEMBERS_MAX];
+    const char *why;
+    if (strlen(v) >= CONFIG_STR_MAX)
+        return "argument is too long";
+    if (config_peers_parse(v, peers, CAIRN_RAFT_MEMBERS_MAX, &why) < 0)
+        return why;
+    memset(c->cluster_peers, 0, sizeof(c->cluster_peers));
+    memcpy(c->cluster_peers, v, strlen(v));
+    return NULL;
+}
+
+static const char *parse_durability(struct node_config *c, const char *v)
+{
+    if (strcasecmp(v, "fsync") == 0)
+        c->durability = CONFIG_DURABILITY_FSYNC;
+    else if (strcasecmp(v, "memory") == 0)
+        c->durability = CONFIG_DURABILITY_MEMORY;
+    else
+        return "argument must be 'fsync' or 'memory'";
+    return NULL;
+}
+
+static void format_durability(const struct node_config *c, char *out,
+                              size_t n)
+{
+    snprintf(out, n, "%s",
+             c->durability == CONFIG_DURABILITY_FSYNC ? "fsync" : "memory");
+}
+
+static const char *parse_read_mode(struct node_config *c, const char *v)
+{
+    if (strcasecmp(v, "linearizable") == 0)
+        c->read_mode = CONFIG_READ_LINEARIZABLE;
+    else if (strcasecmp(v, "local") == 0)
+        c->read_mode = CONFIG_READ_LOCAL;
+    else
+        return "argument must be 'linearizable' or 'local'";
+    return NULL;
+}
+
+static void format_read_mode(const struct node_config *c, char *out,
+                             size_t n)
+{
+    snprintf(out, n, "%s",
+             c->read_mode == CONFIG_READ_LOCAL ? "local" : "linearizable");
 }
 
 /* ---- the file and the command line ---- */

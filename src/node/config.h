@@ -53,7 +53,43 @@ struct node_config {
     bool appendonly;           /* accepted and reported; no effect yet */
     bool daemonize;            /* only "no" is accepted */
     bool protected_mode;       /* accepted and reported; no effect */
+
+    /* Replication (docs/design/cluster.md).  No cluster-peers: a single
+     * node exactly as before. */
+    uint64_t node_id;                   /* this node's id, > 0 with peers */
+    char cluster_peers[CONFIG_STR_MAX]; /* "id@host:port,..." client ports */
+    int64_t cluster_port;   /* peer port; 0: client port + 10000 */
+    char cluster_secret[CONFIG_STR_MAX]; /* required with peers */
+    int64_t durability;     /* enum config_durability */
+    char dir[CONFIG_STR_MAX];           /* data directory (fsync mode) */
+    int64_t election_timeout_ms; /* minimum; the maximum is twice it */
+    int64_t heartbeat_ms;
+    bool lease_reads;       /* leader serves reads on its lease */
+    int64_t read_mode;      /* enum config_read_mode */
+    bool cluster_redirect;  /* followers answer -MOVED instead of forwarding */
 };
+
+enum config_durability {
+    CONFIG_DURABILITY_FSYNC = 1,
+    CONFIG_DURABILITY_MEMORY = 2,
+};
+
+enum config_read_mode {
+    CONFIG_READ_LINEARIZABLE = 1, /* lease or ReadIndex, any node */
+    CONFIG_READ_LOCAL = 2,        /* every node reads its own state */
+};
+
+/* One entry of cluster-peers. */
+struct config_peer {
+    uint64_t id;
+    char host[64];
+    uint16_t port; /* client port */
+};
+
+/* Parses a cluster-peers value ("id@host:port,id@host:port"; "" is no
+ * peers) into out[0..max).  Returns the count, or -1 with *why set. */
+int config_peers_parse(const char *v, struct config_peer *out, size_t max,
+                       const char **why);
 
 enum config_type {
     CONFIG_INT,    /* int64_t with bounds */
