@@ -537,7 +537,11 @@ static int step_event(struct raft *r, const struct raft_event *ev)
     case RAFT_EV_TRANSFER:
         return raft_transfer_start(r, ev->transfer.target_id);
     case RAFT_EV_SHUTDOWN:
+        /* Pending reads learn why; a leader stops leading so the host
+         * does not route work to it. */
         raft_read_fail_all(r, CAIRN_ESHUTDOWN);
+        if (r->role != RAFT_FOLLOWER)
+            raft_become_follower(r, r->term, 0);
         r->shutdown = true;
         return 0;
     default:

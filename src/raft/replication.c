@@ -493,6 +493,8 @@ int raft_recv_append_resp(struct raft *r, const struct raft_msg *m)
     if (ar->match_index > pr->match)
         pr->match = ar->match_index;
     raft_progress_infl_free_to(pr, pr->match);
+    if (pr->state == RAFT_PROGRESS_SNAPSHOT && pr->match >= r->log.offset)
+        raft_progress_become_probe(pr); /* the log can serve it again */
     if (pr->state == RAFT_PROGRESS_PROBE)
         raft_progress_become_replicate(pr);
     if (pr->next <= pr->match)

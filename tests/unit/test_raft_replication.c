@@ -382,6 +382,8 @@ static void propose_errors_are_explicit(void **state)
     assert_int_equal(raft_step(r, &ev, &up), CAIRN_ETOOBIG);
     struct raft_event sd = {.type = RAFT_EV_SHUTDOWN, .now_ms = now};
     assert_int_equal(raft_step(r, &sd, &up), 0);
+    assert_int_equal(up.role, RAFT_FOLLOWER);
+    assert_int_equal(up.deadline_ms, UINT64_MAX);
     assert_int_equal(propose_n(r, now, 1, 8, &up), CAIRN_ESHUTDOWN);
     raft_destroy(r);
 }
