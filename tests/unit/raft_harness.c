@@ -161,6 +161,8 @@ static void durable_compact(struct rh_node *nd, uint64_t upto)
     size_t drop = 0;
     while (drop < nd->n_log && nd->log[drop].index <= upto)
         drop++;
+    if (drop == 0)
+        return;
     entries_free(nd->log, drop);
     memmove(nd->log, nd->log + drop, (nd->n_log - drop) * sizeof(*nd->log));
     nd->n_log -= drop;
