@@ -492,7 +492,8 @@ static int step_message(struct raft *r, const struct raft_msg *m)
     if (m->type < RAFT_MSG_APPEND || m->type > RAFT_MSG_TYPE_MAX)
         return CAIRN_EPROTO;
     if (m->group_id != r->cfg.group_id || m->to != r->cfg.id ||
-        m->from == 0 || m->from == r->cfg.id || m->term == 0)
+        m->from == 0 || m->from == r->cfg.id || m->term == 0 ||
+        m->term > RAFT_TERM_MAX)
         return CAIRN_EPROTO;
     if (!step_term(r, m))
         return 0;

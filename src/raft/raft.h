@@ -68,6 +68,10 @@ struct raft; /* opaque; layout in raft_int.h */
 #define RAFT_APPLY_BATCH_MAX 4096u
 /* Entries in one AppendEntries message. */
 #define RAFT_APPEND_ENTRIES_MAX 1024u
+/* Largest term and index a peer may send; larger is CAIRN_EPROTO (leaves
+ * room so that term + 1 and index + n never wrap). */
+#define RAFT_TERM_MAX (UINT64_C(1) << 62)
+#define RAFT_INDEX_MAX (UINT64_C(1) << 62)
 
 /* ---------------------------------------------------------------------------
  * Identities, roles, configuration of the group.

@@ -324,7 +324,7 @@ static int append_validate(const struct raft *r, const struct raft_msg *m)
         return CAIRN_EPROTO;
     if (a->n_entries > RAFT_APPEND_ENTRIES_MAX)
         return CAIRN_EPROTO;
-    if (a->prev_index > UINT64_MAX - a->n_entries - 1)
+    if (a->prev_index > RAFT_INDEX_MAX || a->commit_index > RAFT_INDEX_MAX)
         return CAIRN_EPROTO;
     uint64_t prev_term = a->prev_term;
     for (uint32_t i = 0; i < a->n_entries; i++) {
@@ -468,6 +468,8 @@ static void append_rejected(struct raft *r, struct raft_progress *pr,
         return; /* answer to an older probe */
     uint64_t next = backoff_next(r, ar);
     next = CAIRN_MIN(next, ar->reject_index);
+    /* A confused or hostile peer must not move next outside our log. */
+    next = CAIRN_MIN(next, raft_log_last_index(&r->log) + 1);
     next = CAIRN_MAX(next, pr->match + 1);
     raft_progress_become_probe(pr);
     pr->next = next;

@@ -154,7 +154,7 @@ static int snapshot_validate(const struct raft_msg *m)
 {
     const struct raft_msg_snapshot *s = &m->snapshot;
     if (s->meta.last_index == 0 || s->meta.last_term == 0 ||
-        s->meta.last_term > m->term)
+        s->meta.last_term > m->term || s->meta.last_index > RAFT_INDEX_MAX)
         return CAIRN_EPROTO;
     if (!raft_conf_check(&s->meta.conf))
         return CAIRN_EPROTO;
