@@ -372,7 +372,9 @@ struct raft_event {
             uint32_t n;
         } propose;
         /* RAFT_EV_READ: request_id is the caller's; the answer appears in
-         * a later (or this) update's reads[] with the same id. */
+         * a later (or this) update's reads[] with the same id.  On a
+         * follower the request is forwarded to the leader (follower read);
+         * see docs/design/raft.md for what each mode guarantees. */
         struct {
             uint64_t request_id;
             uint8_t mode; /* enum raft_read_mode */
@@ -383,7 +385,10 @@ struct raft_event {
          * longer than the call: the host keeps it valid and unchanged until
          * it passes a newer snapshot and that raft_step() returns, because
          * InstallSnapshot chunks point into it.  The log is compacted,
-         * keeping snapshot_trailing_entries entries before last_index. */
+         * keeping snapshot_trailing_entries entries before last_index.
+         * The host also passes its snapshot this way after raft_create()
+         * on restart and after completing a snapshot_install, so that
+         * this server can send it when it leads. */
         struct {
             struct raft_snapshot_meta meta;
             const void *data;
@@ -496,6 +501,8 @@ void raft_destroy(struct raft *r);
  *   CAIRN_EBUSY       a membership change while another is uncommitted, or
  *                     before this leader committed an entry of its term;
  *   CAIRN_EAGAIN      promote of a learner that has not caught up;
+ *   CAIRN_EEXIST / CAIRN_ENOTFOUND  adding a member twice / changing one
+ *                     that is not in the configuration;
  *   CAIRN_EFULL       too many pending reads;
  *   CAIRN_EINVAL      a malformed event (unknown type, bad member id);
  *   CAIRN_EPROTO      a malformed message or one for another group/server;
