@@ -41,7 +41,8 @@ static struct kv_entry *entry_alloc(struct kv *kv, const void *key,
     e->next = NULL;
     e->klen = (uint32_t)klen;
     e->meta = ((uint32_t)KV_TYPE_STRING << KV_META_TYPE_SHIFT) |
-              ((uint32_t)enc << KV_META_ENC_SHIFT) | (ttl ? KV_META_TTL : 0);
+              ((uint32_t)enc << KV_META_ENC_SHIFT) | (ttl ? KV_META_TTL : 0) |
+              kv->snap_mark; /* born after any running snapshot began */
     if (ttl) {
         entry_expire_put(e, expire_ms);
         entry_xidx_put(e, UINT32_MAX);

@@ -133,6 +133,8 @@ struct kv_entry *kv_random_key(struct kv *kv, int dbi, int64_t now_ms)
 void kv_flushdb(struct kv *kv, int dbi)
 {
     struct kv_db *db = kv_db_get(kv, dbi);
+    if (kv->snap != NULL)
+        snap_flush_db(kv, db);
     pool_clear(kv);
     dict_release(kv, db);
     xvec_release(kv, db);
@@ -151,6 +153,8 @@ void kv_swapdb(struct kv *kv, int db1, int db2)
     *a = *b;
     *b = tmp;
     pool_clear(kv);
+    if (kv->snap != NULL)
+        snap_swap_db(kv, db1, db2);
 }
 
 void kv_rehash_idle(struct kv *kv, size_t steps)
@@ -234,6 +238,8 @@ static bool check_table(const struct kv *kv, const struct kv_db *db, int t,
              e = e->next) {
             if ((dict_hash(kv, entry_key(e), e->klen) & (tab->size - 1)) != b)
                 return false;
+            if (kv->snap == NULL && (e->meta & KV_META_SNAP) != kv->snap_mark)
+                return false; /* a snapshot left an entry marked pending */
             if (entry_has_ttl(e)) {
                 uint32_t i = entry_xidx(e);
                 if (i >= db->expires_count || db->expires[i] != e)

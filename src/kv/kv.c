@@ -72,6 +72,8 @@ void kv_free(struct kv *kv)
 {
     if (kv == NULL)
         return;
+    if (kv->snap != NULL)
+        snap_detach(kv);
     kv_flushall(kv);
     cairn_free(kv);
 }
@@ -120,6 +122,7 @@ void kv_entry_remove(struct kv *kv, struct kv_db *db, struct kv_entry **ref,
                      int table)
 {
     struct kv_entry *e = *ref;
+    snap_before_write(kv, db, e);
     if (entry_has_ttl(e))
         xvec_remove(kv, db, e);
     pool_forget(kv, e);
@@ -133,6 +136,7 @@ void kv_entry_swap(struct kv *kv, struct kv_db *db, struct kv_entry **ref,
     struct kv_entry *old = *ref;
     ASSERT(old != e);
     ASSERT(old->klen == e->klen);
+    snap_before_write(kv, db, old);
     e->next = old->next;
     *ref = e;
     if (entry_has_ttl(old) && entry_has_ttl(e))
@@ -160,6 +164,9 @@ static struct kv_entry *find_live_write(struct kv *kv, struct kv_db *db,
         kv->stats.expired_keys++;
         return NULL;
     }
+    /* Every write path finds its entry here before changing it in place or
+     * replacing it, so this is where a running snapshot copies it first. */
+    snap_before_write(kv, db, *r);
     *ref = r;
     return *r;
 }

@@ -41,11 +41,12 @@
 #include "kv/kv.h"
 
 /* meta: bits 0..23 LRU clock or LFU (ldt << 8 | counter), 24..27 type,
- * 28..29 encoding, 30 has TTL. */
+ * 28..29 encoding, 30 has TTL, 31 snapshot mark (snapshot.c). */
 #define KV_META_LRU_MASK 0xFFFFFFu
 #define KV_META_TYPE_SHIFT 24
 #define KV_META_ENC_SHIFT 28
 #define KV_META_TTL (1u << 30)
+#define KV_META_SNAP (1u << 31)
 
 #define KV_TTL_BLOCK 12 /* int64 expire_ms + uint32 xidx */
 #define KV_EMBSTR_LEN_MAX 44 /* Redis reports "embstr" up to this length */
@@ -97,6 +98,12 @@ struct kv {
     int pool_len;
     int expire_db_next;
     int evict_db_next;
+    /* Snapshot in progress (snapshot.c) or NULL.  Entries whose
+     * KV_META_SNAP bit differs from snap_mark are "pending": present when
+     * the snapshot began and not yet serialized.  With no snapshot running
+     * every entry's bit equals snap_mark (kv_check). */
+    struct kv_snap_writer *snap;
+    uint32_t snap_mark; /* 0 or KV_META_SNAP */
 };
 
 /* ---- entry layout (entry.c) ---- */
@@ -236,6 +243,31 @@ void pool_clear(struct kv *kv);
 uint64_t evict_idle_score(const struct kv *kv, const struct kv_entry *e,
                           int64_t now_ms);
 bool policy_uses_lfu(enum kv_policy p);
+
+/* ---- snapshot hooks (snapshot.c) ---- */
+
+/* Serializes e's current value into the running snapshot (copy before
+ * write) and marks it done.  Called only for a pending entry. */
+void snap_preimage(struct kv *kv, struct kv_db *db, struct kv_entry *e);
+/* Before db's entries are all freed (FLUSHDB): saves the pending ones. */
+void snap_flush_db(struct kv *kv, struct kv_db *db);
+/* After two databases exchanged contents (SWAPDB). */
+void snap_swap_db(struct kv *kv, int db1, int db2);
+/* kv_free with a snapshot running: the writer fails with CAIRN_ESHUTDOWN. */
+void snap_detach(struct kv *kv);
+
+static inline bool entry_snap_pending(const struct kv *kv,
+                                      const struct kv_entry *e)
+{
+    return kv->snap != NULL && (e->meta & KV_META_SNAP) != kv->snap_mark;
+}
+/* Every path that is about to change or free an entry calls this first. */
+static inline void snap_before_write(struct kv *kv, struct kv_db *db,
+                                     struct kv_entry *e)
+{
+    if (entry_snap_pending(kv, e))
+        snap_preimage(kv, db, e);
+}
 
 /* ---- core (kv.c) ---- */
 
