@@ -216,6 +216,28 @@ static void pending_reads_are_bounded(void **state)
     raft_destroy(r);
 }
 
+static void follower_read_fails_when_leader_does_not_answer(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    struct raft *r = rt_new(&cfg, 3, NULL, 0, 1);
+    struct raft_update up;
+    struct raft_msg hb;
+    rt_msg_init(&hb, RAFT_MSG_HEARTBEAT, 2, 1, 1);
+    rt_msg(r, 10, &hb, &up);
+    assert_int_equal(read_ev(r, 11, 4, RAFT_READ_INDEX, &up), 0);
+    const struct raft_msg *fwd = rt_find(&up, RAFT_MSG_READ_INDEX, 2);
+    assert_non_null(fwd);
+    assert_int_equal(fwd->read_index.request_id, 4);
+    assert_true(up.deadline_ms <= 11 + cfg.election_timeout_ms_min);
+    rt_tick(r, 11 + cfg.election_timeout_ms_min, &up);
+    const struct raft_read_state *rs = find_read(&up, 4);
+    assert_non_null(rs);
+    assert_int_equal(rs->status, CAIRN_EAGAIN);
+    raft_destroy(r);
+}
+
 static void follower_read_obtains_index_from_leader(void **state)
 {
     (void)state;
@@ -306,6 +328,7 @@ int main(void)
         cmocka_unit_test(lease_revoked_once_timeout_now_sent),
         cmocka_unit_test(reads_fail_when_leader_steps_down_and_without_leader),
         cmocka_unit_test(pending_reads_are_bounded),
+        cmocka_unit_test(follower_read_fails_when_leader_does_not_answer),
         cmocka_unit_test(follower_read_obtains_index_from_leader),
         cmocka_unit_test(partitioned_leader_never_serves_stale_reads),
     };

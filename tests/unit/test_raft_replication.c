@@ -413,6 +413,24 @@ static void messages_for_another_group_or_server_are_refused(void **state)
     raft_destroy(r);
 }
 
+static void heartbeat_never_commits_follower_past_its_known_match(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    uint64_t now;
+    struct raft *r = rt_leader(&cfg, 3, &now);
+    struct raft_update up;
+    rt_ack(r, now, 2, 1, &up);
+    assert_int_equal(up.commit_index, 1);
+    rt_tick(r, now + cfg.heartbeat_interval_ms, &up);
+    const struct raft_msg *h2 = rt_find(&up, RAFT_MSG_HEARTBEAT, 2);
+    const struct raft_msg *h3 = rt_find(&up, RAFT_MSG_HEARTBEAT, 3);
+    assert_int_equal(h2->heartbeat.commit_index, 1);
+    assert_int_equal(h3->heartbeat.commit_index, 0); /* 3 matched nothing */
+    raft_destroy(r);
+}
+
 static void lost_appends_are_recovered_without_new_proposals(void **state)
 {
     (void)state;
@@ -474,6 +492,7 @@ int main(void)
         cmocka_unit_test(rejection_backs_off_a_whole_term_at_once),
         cmocka_unit_test(propose_errors_are_explicit),
         cmocka_unit_test(messages_for_another_group_or_server_are_refused),
+        cmocka_unit_test(heartbeat_never_commits_follower_past_its_known_match),
         cmocka_unit_test(lost_appends_are_recovered_without_new_proposals),
         cmocka_unit_test(create_rejects_bad_config_and_inconsistent_restore),
     };

@@ -79,6 +79,23 @@ static void transfer_aborts_after_election_timeout(void **state)
     raft_destroy(r);
 }
 
+static void transfer_without_target_picks_most_up_to_date_voter(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    uint64_t now;
+    struct raft *r = rt_leader(&cfg, 3, &now);
+    struct raft_update up;
+    rt_ack(r, now, 3, 1, &up);
+    assert_int_equal(transfer(r, now, 0, &up), 0);
+    struct raft_status st;
+    raft_status_get(r, &st);
+    assert_int_equal(st.transfer_target, 3);
+    assert_non_null(rt_find(&up, RAFT_MSG_TIMEOUT_NOW, 3));
+    raft_destroy(r);
+}
+
 static void transfer_refused_to_non_voter_and_on_follower(void **state)
 {
     (void)state;
@@ -127,6 +144,7 @@ int main(void)
         cmocka_unit_test(timeout_now_sent_only_once_target_holds_whole_log),
         cmocka_unit_test(proposals_and_changes_refused_while_transfer_in_flight),
         cmocka_unit_test(transfer_aborts_after_election_timeout),
+        cmocka_unit_test(transfer_without_target_picks_most_up_to_date_voter),
         cmocka_unit_test(transfer_refused_to_non_voter_and_on_follower),
         cmocka_unit_test(transfer_hands_leadership_to_target),
     };
