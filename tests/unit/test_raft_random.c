@@ -861,7 +861,9 @@ static void sim_init(struct sim *s, uint64_t seed, bool verbose)
     c->lease_reads = pick(s, 2); /* the core must refuse leases without check_quorum */
     c->inflight_msgs_max = 1 + pick(s, 8);
     c->inflight_bytes_max = 64 + pick(s, 4096);
-    c->append_bytes_max = 16 + pick(s, 256);
+    /* One-entry appends let a follower hold an old-term entry without the
+     * new leader's no-op: the Figure 8 situation. */
+    c->append_bytes_max = pick(s, 4) == 0 ? 1 : 16 + pick(s, 256);
     c->snapshot_trailing_entries = pick(s, 10);
     c->snapshot_chunk_size = 8 + pick(s, 64);
 
@@ -1059,7 +1061,7 @@ static void chaos(struct sim *s)
         step(s, l, &ev);
     }
     nd = &s->nodes[pick(s, s->n)];
-    if (nd->up && chance_pm(s, 50)) {
+    if (nd->up && chance_pm(s, 100)) {
         struct raft_event ev = {.type = RAFT_EV_READ};
         ev.read.request_id = ++s->read_seq;
         s->reads[s->read_seq % READS_TRACKED] =
