@@ -64,6 +64,7 @@ void raft_become_follower(struct raft *r, uint64_t term, uint64_t leader)
 int raft_become_leader(struct raft *r)
 {
     ASSERT(r->role == RAFT_CANDIDATE);
+    ASSERT(r->vote == r->cfg.id);
     leader_state_clear(r);
     set_role(r, RAFT_LEADER, r->cfg.id);
     int rc = raft_progress_sync(r);

@@ -65,7 +65,6 @@ void raft_progress_become_replicate(struct raft_progress *pr)
     pr->state = RAFT_PROGRESS_REPLICATE;
     pr->next = pr->match + 1;
     pr->probe_sent = false;
-    pr->acked_since_hb = true;
     raft_progress_infl_clear(pr);
 }
 

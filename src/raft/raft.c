@@ -68,7 +68,12 @@ static int config_validate(const struct raft_config *c)
     return 0;
 }
 
-static int restore_validate(const struct raft_restore *rs)
+/* Checks the durable state; *n_keep is how many entries follow the
+ * snapshot.  A tail whose first entry has a term below the snapshot's is
+ * from a history the snapshot superseded (its truncation was not durable
+ * when the snapshot was, e.g. across a crash): it is dropped, and the first
+ * update asks the host to truncate it. */
+static int restore_validate(const struct raft_restore *rs, size_t *n_keep)
 {
     const struct raft_snapshot_meta *s = &rs->snapshot;
     if (!raft_conf_check(&s->conf))
@@ -78,9 +83,14 @@ static int restore_validate(const struct raft_restore *rs)
     if (rs->n_entries > 0 && rs->entries == NULL)
         return CAIRN_EINVAL;
     uint64_t term = s->last_term;
+    *n_keep = rs->n_entries;
     for (size_t i = 0; i < rs->n_entries; i++) {
         const struct raft_entry *e = &rs->entries[i];
         struct raft_conf c;
+        if (i == 0 && e->term < term) {
+            *n_keep = 0;
+            break;
+        }
         if (e->index != s->last_index + 1 + i || e->term < term)
             return CAIRN_EINVAL;
         if (e->type < RAFT_ENTRY_NORMAL || e->type > RAFT_ENTRY_CONFIG)
@@ -94,14 +104,17 @@ static int restore_validate(const struct raft_restore *rs)
     return 0;
 }
 
-static int restore_log(struct raft *r, const struct raft_restore *rs)
+static int restore_log(struct raft *r, const struct raft_restore *rs,
+                       size_t n_keep)
 {
     const struct raft_snapshot_meta *s = &rs->snapshot;
     raft_log_init(&r->log, s->last_index, s->last_term);
     r->base_conf = s->conf;
     r->conf = s->conf;
     r->conf_index = s->last_index;
-    for (size_t i = 0; i < rs->n_entries; i++) {
+    if (n_keep < rs->n_entries)
+        r->restore_truncate_from = s->last_index + 1 + n_keep;
+    for (size_t i = 0; i < n_keep; i++) {
         int rc = raft_log_append(&r->log, &rs->entries[i]);
         if (rc != 0)
             return rc;
@@ -123,7 +136,8 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *rs,
     int rc = config_validate(cfg);
     if (rc != 0)
         return rc;
-    rc = restore_validate(rs);
+    size_t n_keep;
+    rc = restore_validate(rs, &n_keep);
     if (rc != 0)
         return rc;
     struct raft *r = cairn_calloc(1, sizeof(*r));
@@ -143,20 +157,19 @@ int raft_create(const struct raft_config *cfg, const struct raft_restore *rs,
     cairn_rng_seed(&r->rng, cfg->seed ^ (cfg->id * 0x9e3779b97f4a7c15ull));
     r->term = rs->hard_state.term;
     r->vote = rs->hard_state.vote;
+    r->role = RAFT_FOLLOWER;
+    r->prev_role = RAFT_FOLLOWER;
+    if (restore_log(r, rs, n_keep) != 0)
+        goto out_free_log;
     /* A snapshot of applied entries can be durable before the hard state
      * of their term (they are written on different paths).  Adopting that
      * term without a vote is safe: a vote in it would have been durable
      * before it was sent. */
-    uint64_t last_term = rs->n_entries > 0 ? rs->entries[rs->n_entries - 1].term
-                                           : rs->snapshot.last_term;
+    uint64_t last_term = raft_log_last_term(&r->log);
     if (last_term > r->term) {
         r->term = last_term;
         r->vote = 0;
     }
-    r->role = RAFT_FOLLOWER;
-    r->prev_role = RAFT_FOLLOWER;
-    if (restore_log(r, rs) != 0)
-        goto out_free_log;
     r->hs_durable = rs->hard_state;
     r->hs_emitted = rs->hard_state;
     r->out_first_new = UINT64_MAX;
@@ -329,6 +342,12 @@ static void finalize_log(struct raft *r, struct raft_update *up)
     if (r->out_install)
         up->snapshot_install = &r->snap;
     up->truncate_from = r->out_truncate_from;
+    if (r->restore_truncate_from != 0) {
+        /* Once: the stale durable tail found at restore goes. */
+        if (up->truncate_from == 0 || r->restore_truncate_from < up->truncate_from)
+            up->truncate_from = r->restore_truncate_from;
+        r->restore_truncate_from = 0;
+    }
     uint64_t last = raft_log_last_index(&r->log);
     if (r->out_first_new != UINT64_MAX && r->out_first_new <= last) {
         up->entries = raft_log_get(&r->log, r->out_first_new);
@@ -350,6 +369,8 @@ static void finalize_apply(struct raft *r, struct raft_update *up)
     if (r->commit <= r->applied || r->out_install)
         return;
     uint64_t n = CAIRN_MIN(r->commit - r->applied, (uint64_t)RAFT_APPLY_BATCH_MAX);
+    ASSERT(n > 0);
+    ASSERT(r->applied + n <= raft_log_last_index(&r->log));
     ASSERT(r->applied + 1 > r->log.offset);
     up->committed = raft_log_get(&r->log, r->applied + 1);
     ASSERT(up->committed != NULL);

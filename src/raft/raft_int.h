@@ -95,7 +95,7 @@ struct raft_progress {
     uint64_t match;
     uint64_t next;
     bool probe_sent;   /* probe: an append is out, wait for reply or tick */
-    bool acked_since_hb; /* replicate: an append reply since last tick */
+    uint64_t last_ack_ms; /* time of the last append reply */
     bool recent_active; /* heard from since the last check-quorum */
     uint64_t hb_acked_ctx; /* highest heartbeat context acknowledged */
     /* in-flight window (ring) */
@@ -246,6 +246,7 @@ struct raft {
     size_t out_reads_cap;
     uint64_t out_first_new; /* UINT64_MAX: no new entries */
     uint64_t out_truncate_from;
+    uint64_t restore_truncate_from; /* stale durable tail found at restore */
     uint64_t out_compact;
     bool out_install;
     bool out_chunk;

@@ -115,8 +115,10 @@ void raft_broadcast_append(struct raft *r)
 }
 
 /* Per-follower upkeep on each heartbeat: re-probe, and fall back to PROBE
- * when a pipeline got no reply for a whole interval (a lost append would
- * otherwise stall it until the next proposal). */
+ * when a pipeline got no append reply for a minimum election timeout (a
+ * lost append would otherwise stall it until the next proposal).  The
+ * timeout is much longer than a round trip, so a slow link is not mistaken
+ * for a lost message (which would resend the window again and again). */
 static void heartbeat_upkeep(struct raft *r, struct raft_progress *pr)
 {
     switch (pr->state) {
@@ -124,9 +126,9 @@ static void heartbeat_upkeep(struct raft *r, struct raft_progress *pr)
         pr->probe_sent = false;
         break;
     case RAFT_PROGRESS_REPLICATE:
-        if (!pr->acked_since_hb && pr->infl_count > 0)
+        if (pr->infl_count > 0 &&
+            r->now >= pr->last_ack_ms + r->cfg.election_timeout_ms_min)
             raft_progress_become_probe(pr);
-        pr->acked_since_hb = false;
         break;
     case RAFT_PROGRESS_SNAPSHOT:
         if (r->now >= pr->snap_sent_ms + r->cfg.heartbeat_interval_ms)
@@ -222,6 +224,7 @@ void raft_maybe_commit(struct raft *r)
     if (raft_log_term(&r->log, n) != r->term)
         return;
 #endif
+    ASSERT(n <= raft_log_last_index(&r->log));
     r->commit = n;
     raft_on_commit_advanced(r);
 }
@@ -415,6 +418,7 @@ int raft_recv_append(struct raft *r, const struct raft_msg *m)
             return rc;
     }
     uint64_t last_new = a->prev_index + a->n_entries;
+    ASSERT(last_new <= raft_log_last_index(&r->log));
     /* Figure 2: commit = min(leaderCommit, index of last new entry). */
     uint64_t c = CAIRN_MIN(a->commit_index, last_new);
     if (c > r->commit)
@@ -485,7 +489,7 @@ int raft_recv_append_resp(struct raft *r, const struct raft_msg *m)
         return 0;
     const struct raft_msg_append_resp *ar = &m->append_resp;
     pr->recent_active = true;
-    pr->acked_since_hb = true;
+    pr->last_ack_ms = r->now;
     if (!ar->success) {
         append_rejected(r, pr, ar);
         return 0;

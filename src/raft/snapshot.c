@@ -38,8 +38,10 @@ static void compact(struct raft *r)
     upto = CAIRN_MIN(upto, r->applied);
     if (upto <= r->log.offset)
         return;
+    ASSERT(upto <= r->applied);
     raft_conf_on_compact(r, upto);
     raft_log_compact(&r->log, upto);
+    ASSERT(r->log.offset <= r->snap.last_index);
     r->out_compact = upto;
 }
 
@@ -169,6 +171,8 @@ static int snapshot_validate(const struct raft_msg *m)
 
 static void install(struct raft *r, const struct raft_snapshot_meta *meta)
 {
+    /* Only a snapshot beyond what we know committed replaces the log. */
+    ASSERT(meta->last_index > r->commit);
     raft_log_reset(&r->log, meta->last_index, meta->last_term);
     raft_note_truncate(r, meta->last_index + 1);
     r->out_first_new = UINT64_MAX;

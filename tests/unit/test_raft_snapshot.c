@@ -301,6 +301,41 @@ static void restore_adopts_term_of_snapshot_newer_than_hard_state(void **state)
     raft_destroy(r);
 }
 
+/* The durable log can still hold a tail the snapshot superseded (the
+ * truncation was not durable when the snapshot was): on restart that tail
+ * is dropped and the first update asks the host to delete it. */
+static void restore_drops_durable_tail_older_than_snapshot(void **state)
+{
+    (void)state;
+    struct raft_config cfg;
+    rt_config(&cfg, 1, 1);
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof(rs));
+    rs.hard_state.term = 16;
+    rs.snapshot.last_index = 258;
+    rs.snapshot.last_term = 16;
+    conf3(&rs.snapshot.conf);
+    struct raft_entry stale[3] = {ent(259, 15), ent(260, 15), ent(261, 15)};
+    rs.entries = stale;
+    rs.n_entries = 3;
+    struct raft *r;
+    assert_int_equal(raft_create(&cfg, &rs, &r), 0);
+    struct raft_status st;
+    raft_status_get(r, &st);
+    assert_int_equal(st.last_index, 258);
+    struct raft_update up;
+    rt_tick(r, 0, &up);
+    assert_int_equal(up.truncate_from, 259);
+    rt_tick(r, 1, &up);
+    assert_int_equal(up.truncate_from, 0); /* asked once */
+    raft_destroy(r);
+    /* A term that goes back inside the tail is corruption, not staleness. */
+    struct raft_entry bad[2] = {ent(259, 16), ent(260, 15)};
+    rs.entries = bad;
+    rs.n_entries = 2;
+    assert_int_equal(raft_create(&cfg, &rs, &r), CAIRN_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +347,7 @@ int main(void)
         cmocka_unit_test(restart_from_snapshot_and_log_recovers_state),
         cmocka_unit_test(restore_adopts_term_of_snapshot_newer_than_hard_state),
         cmocka_unit_test(snapshot_already_committed_acked_only_when_durable),
+        cmocka_unit_test(restore_drops_durable_tail_older_than_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
