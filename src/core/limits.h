@@ -113,4 +113,21 @@
  * command with many arguments) is freed before the next command. */
 #define CAIRN_PROTO_ARGS_KEEP 1024
 
+/* --- replicated node (src/node/cluster*.c) --- */
+
+/* Commands of one session waiting for replication before it stops reading:
+ * a deep pipeline is still batched, memory per client stays bounded. */
+#define CAIRN_CLUSTER_SESSION_OPS_MAX 4096
+/* Commands forwarded to the leader and not yet answered, per peer; over it
+ * the command gets -TRYAGAIN at once (the leader is overloaded). */
+#define CAIRN_CLUSTER_FWD_INFLIGHT_MAX 65536
+/* Commands in one forwarded frame (and replies in one answer frame). */
+#define CAIRN_CLUSTER_FRAME_CMDS_MAX 4096
+/* One log entry takes commands until it holds this many bytes or commands;
+ * then the next entry starts (many entries still go in one append). */
+#define CAIRN_CLUSTER_ENTRY_BYTES_SOFT (1024 * 1024)
+#define CAIRN_CLUSTER_ENTRY_CMDS_MAX 1024
+/* Expired keys the leader proposes DELs for per cron tick. */
+#define CAIRN_CLUSTER_EXPIRE_KEYS_MAX 256
+
 #endif

@@ -153,7 +153,10 @@ static void info_stats(struct node *n, struct buf *b)
 
 static void info_replication(struct node *n, struct buf *b)
 {
-    (void)n;
+    if (n->cluster != NULL) {
+        cluster_info_replication(n, b);
+        return;
+    }
     (void)buf_printf(b, "role:master\r\nconnected_slaves:0\r\n");
 }
 

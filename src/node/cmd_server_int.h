@@ -43,6 +43,13 @@ extern const struct subcommand cmd_command_subcommands[];
 /* Replies with a NULL-terminated list of help lines as status strings. */
 void cmd_reply_help(struct cmd_ctx *c, const char *const *lines);
 
+/* cmd_cluster.c */
+struct buf;
+void cmd_cluster(struct cmd_ctx *c);
+void cmd_readonly(struct cmd_ctx *c);
+void cmd_readwrite(struct cmd_ctx *c);
+void cluster_info_replication(struct node *n, struct buf *b);
+
 /* cmd_info.c */
 void cmd_info(struct cmd_ctx *c);
 void cmd_config(struct cmd_ctx *c);

@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "kv/kv.h"
+#include "node/cluster_int.h"
 #include "node/cmd_server_int.h"
 #include "node/node_int.h"
 
@@ -33,7 +34,8 @@ static void kv_config_from(const struct node_config *c, struct kv_config *k)
     k->maxmemory = c->maxmemory;
     k->policy = c->maxmemory_policy;
     k->maxmemory_samples = (int)c->maxmemory_samples;
-    k->lazy_expire_on_read = true;
+    /* Replicated: only the leader expires, through the log. */
+    k->lazy_expire_on_read = c->cluster_peers[0] == '\0';
     k->string_len_max = c->proto_max_bulk_len;
 }
 
@@ -52,6 +54,12 @@ static uint64_t cron_period_ms(const struct node *n)
 }
 
 int node_new(struct node **out, struct io *io, const struct node_config *cfg)
+{
+    return node_new_net(out, io, cfg, NULL);
+}
+
+int node_new_net(struct node **out, struct io *io,
+                 const struct node_config *cfg, const struct cluster_net *net)
 {
     if (cfg->databases != CAIRN_DB_COUNT || cfg->hz < 1)
         return CAIRN_ECONFIG;
@@ -75,6 +83,15 @@ int node_new(struct node **out, struct io *io, const struct node_config *cfg)
     n->cron = io_timer_new(io, n, cron_cb);
     if (n->cron == NULL)
         goto out_free_kv;
+    if (n->cfg.cluster_peers[0] != '\0') {
+        int rc = cluster_new(n, net, &n->cluster);
+        if (rc != 0) {
+            io_timer_free(n->cron);
+            kv_free(n->kv);
+            cairn_free(n);
+            return rc;
+        }
+    }
     n->start_wall_ms = io_wall_ms(io);
     n->start_ms = io_now_ms(io);
     n->ops_sample_ms = n->start_ms;
@@ -97,6 +114,7 @@ void node_free(struct node *n)
         session_free(n->head);
     }
     ASSERT(n->clients == 0);
+    cluster_free(n->cluster);
     for (size_t i = 0; i < n->listeners_count; i++)
         io_listener_close(n->listeners[i]);
     io_timer_free(n->cron);
@@ -156,8 +174,17 @@ void node_request_shutdown(struct node *n)
         return;
     n->shutdown_requested = true;
     LOG_WARNING("User requested shutdown...");
+    if (n->cluster != NULL && n->shutdown_cb != NULL) {
+        cluster_shutdown_begin(n->cluster, n->shutdown_cb, n->shutdown_ctx);
+        return;
+    }
     if (n->shutdown_cb != NULL)
         n->shutdown_cb(n->shutdown_ctx);
+}
+
+struct cluster *node_cluster(struct node *n)
+{
+    return n->cluster;
 }
 
 struct kv *node_kv(struct node *n)
@@ -305,6 +332,17 @@ void node_execute(struct node *n, struct session *s, int argc,
         return;
     }
     int64_t now_ms = io_wall_ms(n->io);
+    if (n->cluster != NULL && (cmd->flags & (CMD_WRITE | CMD_READONLY))) {
+        /* Replicated: no local eviction (it would diverge replicas); a
+         * DENYOOM command over maxmemory is refused instead. */
+        if ((cmd->flags & CMD_DENYOOM) && n->cfg.maxmemory != 0 &&
+            kv_over_maxmemory(n->kv)) {
+            reject(s, CMD_ERR_OOM);
+            return;
+        }
+        cluster_execute(n->cluster, s, cmd, argc, argv, argv_len);
+        return;
+    }
     if (n->cfg.maxmemory != 0 && kv_over_maxmemory(n->kv)) {
         int rc = kv_evict(n->kv, now_ms);
         if (rc != 0 && (cmd->flags & CMD_DENYOOM)) {
@@ -328,6 +366,37 @@ void node_execute(struct node *n, struct session *s, int argc,
         .w = &s->w,
     };
     cmd->proc(&ctx);
+}
+
+void node_execute_read(struct node *n, struct session *s, int db, int argc,
+                       const char *const *argv, const size_t *argv_len,
+                       struct resp_writer *w)
+{
+    const struct command *cmd = cmd_lookup(argv[0], argv_len[0]);
+    ASSERT(cmd != NULL);
+    ASSERT(!(cmd->flags & CMD_WRITE));
+    ASSERT(db >= 0 && db < CAIRN_DB_COUNT);
+    struct cmd_ctx ctx = {
+        .node = n,
+        .session = s,
+        .kv = n->kv,
+        .db = db,
+        .argc = argc,
+        .argv = argv,
+        .argv_len = argv_len,
+        .now_ms = io_wall_ms(n->io),
+        .w = w,
+    };
+    cmd->proc(&ctx);
+}
+
+void node_apply_expire(struct node *n, int db, const char *key, size_t klen,
+                       int64_t now_ms)
+{
+    ASSERT(db >= 0 && db < CAIRN_DB_COUNT);
+    /* A write lookup deletes the key only if it is expired at now_ms; a
+     * key written again since the leader scanned it survives. */
+    (void)kv_lookup_write(n->kv, db, key, klen, now_ms);
 }
 
 /* ---- cron ---- */
@@ -388,7 +457,10 @@ void node_cron(struct node *n)
 {
     uint64_t now_ms = io_now_ms(n->io);
     n->cron_runs++;
-    cron_expire(n, io_wall_ms(n->io));
+    if (n->cluster != NULL)
+        cluster_cron(n->cluster); /* the leader expires through the log */
+    else
+        cron_expire(n, io_wall_ms(n->io));
     kv_rehash_idle(n->kv, 100);
     cron_clients(n, now_ms);
     cron_ops_sample(n, now_ms);

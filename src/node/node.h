@@ -24,6 +24,7 @@
 
 struct node;
 struct kv;
+struct cluster;
 
 /*
  * Creates a node over io with a copy of cfg (its hash-seed 0 is replaced by
@@ -31,6 +32,18 @@ struct kv;
  * node_listen.  Returns 0, CAIRN_ENOMEM or CAIRN_ECONFIG.
  */
 int node_new(struct node **out, struct io *io, const struct node_config *cfg);
+
+/*
+ * As node_new; with cluster-peers set the node joins a replicated group
+ * whose peers it reaches through net (NULL: the real transport).  Returns
+ * also CAIRN_ECONFIG for bad replication settings (logged).
+ */
+struct cluster_net;
+int node_new_net(struct node **out, struct io *io,
+                 const struct node_config *cfg, const struct cluster_net *net);
+
+/* The node's replicated group, NULL on a single node. */
+struct cluster *node_cluster(struct node *n);
 
 /* Closes every session, listener and timer and frees the node. */
 void node_free(struct node *n);

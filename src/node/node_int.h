@@ -49,6 +49,24 @@ struct session {
     uint64_t soft_since_ms; /* output above the soft limit since; 0: not */
     const struct command *last_cmd;
     const char *last_sub; /* subcommand of last_cmd (static), or NULL */
+    /* Replicated node: commands whose replies are not written yet, in
+     * order (cluster_int.h); while any is queued, every later reply waits
+     * behind it. */
+    struct cluster_op *op_head;
+    struct cluster_op *op_tail;
+    size_t ops_count;
+    size_t reads_waiting;  /* OP_READ ops not done */
+    size_t writes_waiting; /* write ops (leader, forwarded, waiting) not done */
+    bool ops_blocked; /* stopped: too many ops, or a read behind writes (or
+                         a write behind reads) must wait for them */
+    bool readonly;    /* READONLY: reads served from local state */
+    uint8_t wait_for; /* enum session_wait, while ops_blocked */
+};
+
+enum session_wait {
+    SESSION_WAIT_COUNT = 0,  /* too many ops in flight */
+    SESSION_WAIT_READS = 1,  /* a write behind unfinished reads */
+    SESSION_WAIT_WRITES = 2, /* a read behind unfinished writes */
 };
 
 struct node_stats {
@@ -89,6 +107,7 @@ struct node {
     void (*shutdown_cb)(void *ctx);
     void *shutdown_ctx;
     bool shutdown_requested;
+    struct cluster *cluster; /* NULL: single node */
 };
 
 /* ---- session.c ---- */
@@ -118,6 +137,20 @@ void session_check_output(struct session *s);
 void session_describe(const struct session *s, uint64_t now_ms,
                       struct buf *b);
 
+/* Appends op to s's reply queue (cluster.c creates ops). */
+void session_op_append(struct session *s, struct cluster_op *op);
+/* Some op of s finished: writes every ready reply at the head of the
+ * queue, in order, and flushes (unless s is running its batch).  May free
+ * s if it was closing.  Never runs commands. */
+void session_ops_ready(struct session *s);
+/* op of s got its reply (before it is written): updates the counts of
+ * waiting reads and writes. */
+void session_op_settled(struct session *s, const struct cluster_op *op);
+/* Removes op from s's queue without writing it (the cluster is going). */
+void session_op_detach(struct session *s, struct cluster_op *op);
+/* Resumes sessions paused for too many ops in flight (flush timer). */
+void node_sessions_resume(struct node *n);
+
 /* ---- node.c ---- */
 
 /* Looks up and runs one command for s (checks arity, auth, memory). */
@@ -127,5 +160,13 @@ void node_execute(struct node *n, struct session *s, int argc,
 void node_config_changed(struct node *n);
 /* Asks the host to stop (SHUTDOWN). */
 void node_request_shutdown(struct node *n);
+/* Runs a CMD_READONLY command for s (which may be NULL) with reply to w. */
+void node_execute_read(struct node *n, struct session *s, int db, int argc,
+                       const char *const *argv, const size_t *argv_len,
+                       struct resp_writer *w);
+/* Replicated expiry: deletes key if it is expired at now_ms (a committed
+ * expire record; the same on every replica). */
+void node_apply_expire(struct node *n, int db, const char *key, size_t klen,
+                       int64_t now_ms);
 
 #endif

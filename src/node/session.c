@@ -26,12 +26,15 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "io/io.h"
+#include "node/cluster_int.h"
 #include "node/node_int.h"
 
 static void on_read(void *ctx, struct io_conn *conn, const char *data,
                     size_t len);
 static void on_eof(void *ctx, struct io_conn *conn, int status);
 static void on_drain(void *ctx, struct io_conn *conn);
+static void run_query(struct session *s);
+static void batch_end(struct session *s);
 
 static const struct io_conn_handlers session_handlers = {
     .read_cb = on_read,
@@ -86,6 +89,17 @@ void session_free(struct session *s)
     else
         n->tail = s->prev;
     n->clients--;
+    /* Ops the cluster still holds are freed by it when they finish. */
+    struct cluster_op *op = s->op_head;
+    while (op != NULL) {
+        struct cluster_op *next = op->snext;
+        op->s = NULL;
+        op->snext = NULL;
+        cluster_op_release(op);
+        op = next;
+    }
+    if (s->ops_blocked && n->cluster != NULL)
+        n->cluster->ops_blocked_sessions--;
     io_conn_close(s->conn);
     buf_free(&s->query);
     buf_free(&s->out);
@@ -182,22 +196,176 @@ static bool output_backed_up(struct session *s)
     return io_conn_write_pending(s->conn) > CAIRN_SESSION_PAUSE_BYTES;
 }
 
-/* Runs the complete command the parser just found at buf. */
-static void run_parsed(struct session *s, const char *buf)
+/* Replicated node: pipelined commands keep their order.  Writes pipeline
+ * with writes and reads with reads; a read behind unfinished writes (or a
+ * write behind unfinished reads) waits until they finish, so a pipeline
+ * sees its own writes and never a later write's effect. */
+static bool must_wait(struct session *s)
+{
+    if (s->reads_waiting == 0 && s->writes_waiting == 0)
+        return false;
+    const struct command *cmd = cmd_lookup(s->argv[0], s->argv_len[0]);
+    if (cmd == NULL)
+        return false;
+    if ((cmd->flags & CMD_READONLY) && s->writes_waiting > 0) {
+        s->wait_for = SESSION_WAIT_WRITES;
+        return true;
+    }
+    if ((cmd->flags & CMD_WRITE) && s->reads_waiting > 0) {
+        s->wait_for = SESSION_WAIT_READS;
+        return true;
+    }
+    return false;
+}
+
+static void ops_block(struct session *s)
+{
+    s->blocked = true; /* resumed by node_sessions_resume */
+    if (!s->ops_blocked) {
+        s->ops_blocked = true;
+        s->node->cluster->ops_blocked_sessions++;
+    }
+}
+
+/* Runs the complete command the parser just found at buf.  Returns false
+ * when it must wait for the session's earlier commands (not consumed). */
+static bool run_parsed(struct session *s, const char *buf)
 {
     size_t argc = s->parser.argc;
     if (argc == 0)
-        return; /* an empty inline line */
+        return true; /* an empty inline line */
     if (argv_reserve(s, argc) != 0) {
         resp_reply_error(&s->w, "ERR out of memory");
         s->close_after_reply = true;
-        return;
+        return true;
     }
     for (size_t i = 0; i < argc; i++) {
         s->argv[i] = resp_parser_arg(&s->parser, buf, i);
         s->argv_len[i] = s->parser.args[i].len;
     }
+    if (likely(s->op_head == NULL)) {
+        node_execute(s->node, s, (int)argc, s->argv, s->argv_len);
+        return true;
+    }
+    if (must_wait(s))
+        return false;
+    /* Replies of earlier commands are still pending: this one's reply
+     * waits behind them in an op of its own. */
+    struct cluster_op *op = cluster_op_new(s->node->cluster, s, OP_LOCAL);
+    if (op == NULL) {
+        s->closing = true; /* cannot keep the order: drop the client */
+        return true;
+    }
+    struct buf *saved = s->w.out;
+    s->w.out = &op->reply;
     node_execute(s->node, s, (int)argc, s->argv, s->argv_len);
+    s->w.out = saved;
+    op->done = true;
+    session_ops_ready(s);
+    return true;
+}
+
+/* A session paused by ops_block may run again: few ops in flight, and
+ * none left of the class the command it stopped at waits for. */
+static bool session_ops_can_resume(const struct session *s)
+{
+    if (s->ops_count >= CAIRN_CLUSTER_SESSION_OPS_MAX / 2)
+        return false;
+    if (s->wait_for == SESSION_WAIT_READS)
+        return s->reads_waiting == 0;
+    if (s->wait_for == SESSION_WAIT_WRITES)
+        return s->writes_waiting == 0;
+    return true;
+}
+
+void session_op_append(struct session *s, struct cluster_op *op)
+{
+    ASSERT(op->s == s);
+    op->snext = NULL;
+    if (s->op_tail != NULL)
+        s->op_tail->snext = op;
+    else
+        s->op_head = op;
+    s->op_tail = op;
+    s->ops_count++;
+    if (op->kind == OP_READ)
+        s->reads_waiting++;
+    else if (op->kind != OP_LOCAL)
+        s->writes_waiting++;
+}
+
+void session_op_detach(struct session *s, struct cluster_op *op)
+{
+    struct cluster_op **pp = &s->op_head;
+    struct cluster_op *prev = NULL;
+    while (*pp != NULL && *pp != op) {
+        prev = *pp;
+        pp = &(*pp)->snext;
+    }
+    ASSERT(*pp == op);
+    *pp = op->snext;
+    if (s->op_tail == op)
+        s->op_tail = prev;
+    op->s = NULL;
+    op->snext = NULL;
+    s->ops_count--;
+    if (!op->done)
+        session_op_settled(s, op);
+}
+
+void session_op_settled(struct session *s, const struct cluster_op *op)
+{
+    if (op->kind == OP_LOCAL)
+        return;
+    if (op->is_read) {
+        ASSERT(s->reads_waiting > 0);
+        s->reads_waiting--;
+    } else {
+        ASSERT(s->writes_waiting > 0);
+        s->writes_waiting--;
+    }
+}
+
+void session_ops_ready(struct session *s)
+{
+    struct cluster_op *op;
+    while ((op = s->op_head) != NULL && op->done) {
+        s->op_head = op->snext;
+        if (s->op_head == NULL)
+            s->op_tail = NULL;
+        s->ops_count--;
+        if (op->reply.len > 0 &&
+            buf_append(&s->out, op->reply.data, op->reply.len) != 0)
+            s->w.failed = true; /* session_flush closes the client */
+        op->s = NULL;
+        op->snext = NULL;
+        cluster_op_release(op);
+    }
+    if (s->ops_blocked && session_ops_can_resume(s))
+        cluster_flush_arm(s->node->cluster); /* resumes it */
+    if (s->in_batch)
+        return;
+    session_flush(s);
+    if (s->closing)
+        session_free(s);
+}
+
+void node_sessions_resume(struct node *n)
+{
+    struct session *next;
+    for (struct session *s = n->head; s != NULL; s = next) {
+        next = s->next;
+        if (!s->ops_blocked || !session_ops_can_resume(s))
+            continue;
+        s->ops_blocked = false;
+        n->cluster->ops_blocked_sessions--;
+        if (s->blocked && !output_backed_up(s)) {
+            s->blocked = false;
+            s->in_batch = true;
+            run_query(s);
+            batch_end(s); /* may free s */
+        }
+    }
 }
 
 /*
@@ -213,6 +381,11 @@ static size_t run_commands(struct session *s, const char *buf, size_t len)
             s->blocked = true;
             break;
         }
+        if (unlikely(s->ops_count >= CAIRN_CLUSTER_SESSION_OPS_MAX)) {
+            s->wait_for = SESSION_WAIT_COUNT;
+            ops_block(s);
+            break;
+        }
         s->parser.unauthenticated = session_needs_auth(s);
         enum resp_parse_result r = resp_parse(&s->parser, buf + off, len - off);
         if (r == RESP_PARSE_NEED_MORE)
@@ -225,7 +398,10 @@ static size_t run_commands(struct session *s, const char *buf, size_t len)
         }
         ASSERT(s->parser.consumed > 0);
         ASSERT(s->parser.consumed <= len - off);
-        run_parsed(s, buf + off);
+        if (!run_parsed(s, buf + off)) {
+            ops_block(s);
+            break; /* parsed again once the earlier commands finish */
+        }
         off += s->parser.consumed;
         if (s->out.len >= CAIRN_SESSION_FLUSH_BYTES)
             session_flush(s);

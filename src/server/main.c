@@ -8,7 +8,9 @@
  * last word wins), all through the one table in node/config.c.  A bad
  * setting prints the line and the reason and exits with status 1; it never
  * crashes.  SIGINT and SIGTERM (and the SHUTDOWN command) stop the loop,
- * close every connection and exit with status 0.
+ * close every connection and exit with status 0.  A replicated node
+ * (cluster-peers, docs/design/cluster.md) first hands leadership to another
+ * voter, waiting at most an election timeout; a second signal stops at once.
  *
  * This file and src/io/io_uv.c are the only ones that talk to the OS.
  */
@@ -29,6 +31,7 @@
 #include "core/limits.h"
 #include "core/log.h"
 #include "io/io_uv.h"
+#include "node/cluster.h"
 #include "node/config.h"
 #include "node/node.h"
 
@@ -42,6 +45,7 @@ struct server {
     struct node *node;
     FILE *log_file;
     int exit_code;
+    bool stopping;
 };
 
 /* ---- logging ---- */
@@ -80,7 +84,17 @@ static void usage(FILE *out)
             "databases (16 only), client-output-buffer-limit,\n"
             "client-query-buffer-limit, proto-max-bulk-len, hash-seed,\n"
             "save and appendonly (accepted, no effect yet), daemonize (no),\n"
-            "protected-mode.\n");
+            "protected-mode.\n"
+            "\n"
+            "Replication (see docs/design/cluster.md):\n"
+            "       cairn-server --port 7001 --node-id 1 \\\n"
+            "         --cluster-peers 1@127.0.0.1:7001,2@127.0.0.1:7002,"
+            "3@127.0.0.1:7003 \\\n"
+            "         --cluster-secret xyz --durability memory\n"
+            "Settings: node-id, cluster-peers, cluster-port, cluster-secret,\n"
+            "durability (memory|fsync), dir, election-timeout-ms,\n"
+            "heartbeat-ms, lease-reads, read-mode (linearizable|local),\n"
+            "cluster-redirect.\n");
 }
 
 /* Reads a whole config file into a malloc'd buffer.  Returns 0 or -1 with
@@ -156,6 +170,12 @@ static void on_signal(uv_signal_t *h, int signum)
     struct server *s = h->data;
     LOG_WARNING("Received %s scheduling shutdown...",
                 signum == SIGINT ? "SIGINT" : "SIGTERM");
+    struct cluster *c = s->node != NULL ? node_cluster(s->node) : NULL;
+    if (c != NULL && !s->stopping) {
+        s->stopping = true;
+        cluster_shutdown_begin(c, on_shutdown, s);
+        return;
+    }
     uv_stop(&s->loop);
 }
 

@@ -1,0 +1,323 @@
+/*
+ * cluster_member.c: formation, membership changes and the memory-mode
+ * restart rule.
+ *
+ * Formation.  With durability `memory` a node cannot tell a first start
+ * from a restart by itself, so before creating its Raft instance it asks
+ * every peer (HELLO) whether the group is already formed (the peer has a
+ * term > 0 or a log).  If every peer answers "not formed" the node
+ * bootstraps: all configured peers are voters in an identical
+ * configuration at index 0 (raft_restore.snapshot.conf), so the founding
+ * members agree without a log entry.  If any peer answers "formed" the node
+ * is a restart (or a late starter) and comes up RECOVERING: its Raft
+ * instance has an empty configuration, it drops every Raft message and asks
+ * the leader to re-admit it (REJOIN, repeated every cron tick).  The leader
+ * removes the old incarnation (if still a member), adds the node as a
+ * learner, answers REJOIN_ACK (from then on the node accepts Raft traffic:
+ * per-connection order means everything after the ACK is addressed to the
+ * learner), and promotes it once it holds everything committed (raft
+ * refuses earlier with CAIRN_EAGAIN).  Until its own log makes it a voter a
+ * node never answers vote requests (cluster_member_accepts), so an empty
+ * restart never votes or acknowledges with state it lost.  With no answer
+ * from some peer the node keeps waiting: it never guesses.
+ *
+ * Membership tasks run on the leader from cron, one raft change at a time
+ * (raft: CAIRN_EBUSY while another is uncommitted; retried next tick).
+ */
+#include <string.h>
+
+#include "core/assert.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "node/cluster_int.h"
+#include "node/node_int.h"
+
+enum task_stage {
+    STAGE_REMOVE_OLD = 1, /* rejoin: drop the old incarnation */
+    STAGE_ADD = 2,        /* add as learner, then ACK */
+    STAGE_PROMOTE = 3,    /* learner -> voter once caught up */
+    STAGE_REMOVE = 4,     /* DELNODE: remove and forget */
+};
+
+static void send_small(struct cluster *c, uint64_t to, uint8_t type,
+                       int body)
+{
+    cluster_frame_begin(c, type);
+    if (body >= 0)
+        (void)put_u8(&c->frame, (uint8_t)body);
+    (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
+}
+
+static bool self_is_voter(const struct cluster *c)
+{
+    if (c->raft == NULL)
+        return false;
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    const struct raft_member *m = raft_conf_find(&st.conf, c->self_id);
+    return m != NULL && m->role == RAFT_VOTER;
+}
+
+static int group_create(struct cluster *c, bool bootstrap)
+{
+    struct raft_restore rs;
+    memset(&rs, 0, sizeof(rs));
+    if (bootstrap) {
+        /* Peers are kept in configuration order; raft wants ids sorted. */
+        uint64_t ids[RAFT_MEMBERS_MAX];
+        size_t n = c->n_peers;
+        for (size_t i = 0; i < n; i++)
+            ids[i] = c->peers[i].id;
+        for (size_t i = 1; i < n; i++)
+            for (size_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
+                uint64_t t = ids[j];
+                ids[j] = ids[j - 1];
+                ids[j - 1] = t;
+            }
+        rs.snapshot.conf.n_members = (uint32_t)n;
+        for (size_t i = 0; i < n; i++) {
+            rs.snapshot.conf.members[i].id = ids[i];
+            rs.snapshot.conf.members[i].role = RAFT_VOTER;
+        }
+    }
+    int rc = raft_create(&c->rcfg, &rs, &c->raft);
+    if (rc != 0) {
+        LOG_WARNING("cluster: cannot create the raft group: %s",
+                    cairn_strerror(rc));
+        return rc;
+    }
+    c->starting = false;
+    c->recovering = !bootstrap;
+    c->role = RAFT_FOLLOWER;
+    LOG_NOTICE("cluster: node %llu %s", (unsigned long long)c->self_id,
+               bootstrap ? "bootstraps the group with every configured peer "
+                           "as a voter"
+                         : "restarted without state: recovering, asking the "
+                           "leader to re-admit it");
+    struct raft_event ev = {.type = RAFT_EV_TICK};
+    (void)cluster_step(c, &ev);
+    return 0;
+}
+
+int cluster_member_start(struct cluster *c)
+{
+    for (size_t i = 0; i < c->n_peers; i++) {
+        struct cluster_peer *p = &c->peers[i];
+        if (p->id == c->self_id || c->net.peer_set == NULL)
+            continue;
+        int rc = c->net.peer_set(c->net.ctx, p->id, p->host, p->peer_port);
+        if (rc != 0) {
+            LOG_WARNING("cluster: cannot add peer %llu at %s:%u: %s",
+                        (unsigned long long)p->id, p->host, p->peer_port,
+                        cairn_strerror(rc));
+            return rc;
+        }
+    }
+    if (c->n_peers == 1)
+        return group_create(c, true);
+    c->starting = true;
+    io_timer_start(c->tick, 0); /* the probe runs from the tick */
+    return 0;
+}
+
+static bool formed(const struct cluster *c)
+{
+    if (c->starting || c->raft == NULL)
+        return false;
+    if (c->recovering)
+        return true;
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    return st.term > 0 || st.last_index > 0;
+}
+
+static void start_decide(struct cluster *c)
+{
+    bool all_fresh = true;
+    for (size_t i = 0; i < c->n_peers; i++) {
+        struct cluster_peer *p = &c->peers[i];
+        if (p->id == c->self_id)
+            continue;
+        if (p->formed_known && p->formed) {
+            (void)group_create(c, false);
+            return;
+        }
+        if (!p->formed_known)
+            all_fresh = false;
+    }
+    if (all_fresh)
+        (void)group_create(c, true);
+}
+
+void cluster_member_hello_recv(struct cluster *c, uint64_t from,
+                               struct reader *r, bool resp)
+{
+    if (!resp) {
+        send_small(c, from, CLUSTER_FRAME_HELLO_RESP, formed(c) ? 1 : 0);
+        return;
+    }
+    uint8_t f = get_u8(r);
+    struct cluster_peer *p = cluster_peer_find(c, from);
+    if (r->bad || p == NULL)
+        return;
+    p->formed_known = true;
+    p->formed = f != 0;
+    if (c->starting)
+        start_decide(c);
+}
+
+static struct cluster_task *task_find(struct cluster *c, uint64_t id)
+{
+    for (size_t i = 0; i < c->n_tasks; i++)
+        if (c->tasks[i].id == id)
+            return &c->tasks[i];
+    return NULL;
+}
+
+static int task_add(struct cluster *c, uint64_t id, uint8_t stage)
+{
+    struct cluster_task *t = task_find(c, id);
+    if (t == NULL) {
+        if (c->n_tasks == RAFT_MEMBERS_MAX)
+            return CAIRN_EFULL;
+        t = &c->tasks[c->n_tasks++];
+    }
+    t->id = id;
+    t->stage = stage;
+    return 0;
+}
+
+static void task_drop(struct cluster *c, struct cluster_task *t)
+{
+    size_t i = (size_t)(t - c->tasks);
+    ASSERT(i < c->n_tasks);
+    c->tasks[i] = c->tasks[--c->n_tasks];
+}
+
+void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack)
+{
+    if (ack) {
+        if (c->recovering && !c->rejoin_acked) {
+            LOG_NOTICE("cluster: re-admitted as a learner by %llu; catching "
+                       "up", (unsigned long long)from);
+            c->rejoin_acked = true;
+        }
+        return;
+    }
+    if (!cluster_is_leader(c))
+        return;
+    struct cluster_task *t = task_find(c, from);
+    if (t != NULL && t->stage != STAGE_REMOVE)
+        return; /* in progress */
+    if (t == NULL)
+        LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
+                   "it", (unsigned long long)from);
+    (void)task_add(c, from, STAGE_REMOVE_OLD);
+}
+
+static int change(struct cluster *c, uint8_t op, uint64_t id)
+{
+    struct raft_event ev = {.type = RAFT_EV_MEMBERSHIP};
+    ev.change.op = op;
+    ev.change.id = id;
+    return cluster_step(c, &ev);
+}
+
+/* Advances one task by at most one raft change.  Returns true when the
+ * task is finished. */
+static bool task_run(struct cluster *c, struct cluster_task *t)
+{
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    const struct raft_member *m = raft_conf_find(&st.conf, t->id);
+    int rc;
+    switch (t->stage) {
+    case STAGE_REMOVE_OLD:
+        if (m != NULL && (rc = change(c, RAFT_CHANGE_REMOVE, t->id)) != 0)
+            return false;
+        t->stage = STAGE_ADD;
+        return false;
+    case STAGE_ADD:
+        if (m == NULL && (rc = change(c, RAFT_CHANGE_ADD_LEARNER, t->id)) != 0)
+            return false;
+        send_small(c, t->id, CLUSTER_FRAME_REJOIN_ACK, -1);
+        t->stage = STAGE_PROMOTE;
+        return false;
+    case STAGE_PROMOTE:
+        if (m == NULL)
+            return true; /* removed meanwhile */
+        if (m->role == RAFT_VOTER)
+            return true;
+        rc = change(c, RAFT_CHANGE_PROMOTE, t->id);
+        if (rc == 0)
+            LOG_NOTICE("cluster: node %llu caught up; promoted to voter",
+                       (unsigned long long)t->id);
+        return rc == 0;
+    case STAGE_REMOVE:
+        if (m == NULL)
+            return true;
+        return change(c, RAFT_CHANGE_REMOVE, t->id) == 0;
+    default:
+        UNREACHABLE();
+    }
+}
+
+void cluster_member_cron(struct cluster *c)
+{
+    uint64_t now = cluster_now(c);
+    if (c->starting) {
+        if (now - c->hello_sent_ms < 100)
+            return;
+        c->hello_sent_ms = now;
+        for (size_t i = 0; i < c->n_peers; i++)
+            if (c->peers[i].id != c->self_id)
+                send_small(c, c->peers[i].id, CLUSTER_FRAME_HELLO, -1);
+        return;
+    }
+    if (c->raft == NULL)
+        return;
+    if (c->recovering && !self_is_voter(c)) {
+        if (now - c->hello_sent_ms < 200)
+            return;
+        c->hello_sent_ms = now;
+        for (size_t i = 0; i < c->n_peers; i++)
+            if (c->peers[i].id != c->self_id)
+                send_small(c, c->peers[i].id, CLUSTER_FRAME_REJOIN, -1);
+        return;
+    }
+    if (!cluster_is_leader(c)) {
+        c->n_tasks = 0;
+        return;
+    }
+    /* One change per tick at most: raft allows one uncommitted change. */
+    if (c->n_tasks > 0 && task_run(c, &c->tasks[0]))
+        task_drop(c, &c->tasks[0]);
+}
+
+void cluster_member_applied_conf(struct cluster *c)
+{
+    if (c->recovering && self_is_voter(c) && c->rejoin_acked) {
+        c->recovering = false;
+        LOG_NOTICE("cluster: node %llu is a voter again",
+                   (unsigned long long)c->self_id);
+    }
+}
+
+int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id)
+{
+    if (!cluster_is_leader(c))
+        return CAIRN_ENOTLEADER;
+    uint8_t stage = op == RAFT_CHANGE_ADD_LEARNER ? STAGE_ADD
+                    : op == RAFT_CHANGE_PROMOTE  ? STAGE_PROMOTE
+                                                 : STAGE_REMOVE;
+    return task_add(c, id, stage);
+}
+
+bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
+{
+    if (c->recovering && !c->rejoin_acked)
+        return false;
+    if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
+        return self_is_voter(c);
+    return true;
+}

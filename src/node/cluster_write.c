@@ -1,0 +1,306 @@
+/*
+ * cluster_write.c: the replicated write path: writes collected during one
+ * loop turn become log entries (batching), committed entries are applied
+ * on every replica, and the leader routes each reply to its waiter.
+ *
+ * Entry format (all little-endian):
+ *   u8 version (1) | i64 timestamp (leader's Unix ms) | u32 count |
+ *   count records: u8 kind | u8 db | u32 len | len bytes
+ *     kind 1 (command): u32 argc, then per argument u32 len + bytes
+ *     kind 2 (expire):  the key; deleted only if expired at the timestamp
+ *
+ * Invariants:
+ *  - apply is a function of the entry bytes alone (timestamp from the
+ *    entry; malformed records are skipped identically on every replica);
+ *  - timestamps never go back: the leader stamps max(wall, last stamped,
+ *    last applied);
+ *  - `writes` is ordered by (index, pos): every proposal appends at the log
+ *    end, and on leadership loss the whole list is failed; apply pops ops
+ *    older than the entry as lost and matches the head by (index, term,
+ *    pos), so a reply can never go to a command of another entry.
+ */
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/assert.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "kv/kv.h"
+#include "node/cluster_int.h"
+#include "node/node_int.h"
+
+#define ENTRY_VERSION 1u
+#define ENTRY_HEADER 13u
+#define REC_CMD 1u
+#define REC_EXPIRE 2u
+#define REC_HEADER 6u
+
+void cluster_write_submit(struct cluster *c, struct cluster_op *op)
+{
+    ASSERT(op->cmd.len > 0);
+    if (op->cmd.len + ENTRY_HEADER + REC_HEADER > c->rcfg.entry_size_max) {
+        cluster_op_fail(c, op, "ERR command too large to replicate");
+        return;
+    }
+    op->kind = OP_WRITE;
+    cluster_list_push(&c->props, op);
+    cluster_flush_arm(c);
+}
+
+static int64_t stamp(struct cluster *c)
+{
+    int64_t ts = io_wall_ms(c->io);
+    if (ts < c->last_ts_proposed)
+        ts = c->last_ts_proposed;
+    if (ts < c->last_ts)
+        ts = c->last_ts;
+    c->last_ts_proposed = ts;
+    return ts;
+}
+
+static void entry_begin(struct cluster *c, size_t *count_at, int64_t ts)
+{
+    (void)put_u8(&c->pbuild, ENTRY_VERSION);
+    (void)put_u64(&c->pbuild, (uint64_t)ts);
+    *count_at = c->pbuild.len;
+    (void)put_u32(&c->pbuild, 0);
+}
+
+static void entry_count_set(struct cluster *c, size_t at, uint32_t n)
+{
+    for (int i = 0; i < 4; i++)
+        c->pbuild.data[at + (size_t)i] = (char)(uint8_t)(n >> (8 * i));
+}
+
+/* Builds entries from the head of props into pbuild/pstart; returns the
+ * number of entries and sets *n_ops to the ops they hold. */
+static uint32_t build_entries(struct cluster *c, size_t *n_ops)
+{
+    buf_clear(&c->pbuild);
+    uint32_t n_entries = 0;
+    uint32_t in_entry = 0;
+    size_t count_at = 0;
+    int64_t ts = stamp(c);
+    *n_ops = 0;
+    for (struct cluster_op *op = c->props.head; op != NULL; op = op->next) {
+        bool full = in_entry == CAIRN_CLUSTER_ENTRY_CMDS_MAX ||
+                    (in_entry > 0 &&
+                     c->pbuild.len - c->pstart[n_entries - 1] + op->cmd.len >
+                         CAIRN_CLUSTER_ENTRY_BYTES_SOFT);
+        if (n_entries == 0 || full) {
+            if (n_entries > 0)
+                entry_count_set(c, count_at, in_entry);
+            if (n_entries == RAFT_PROPOSE_BATCH_MAX)
+                break;
+            if (buf_reserve(&c->pbuild, ENTRY_HEADER) != 0)
+                break;
+            c->pstart[n_entries++] = c->pbuild.len;
+            entry_begin(c, &count_at, ts);
+            in_entry = 0;
+        }
+        if (buf_reserve(&c->pbuild, REC_HEADER + op->cmd.len) != 0)
+            break;
+        (void)put_u8(&c->pbuild, REC_CMD);
+        (void)put_u8(&c->pbuild, op->db);
+        (void)put_u32(&c->pbuild, (uint32_t)op->cmd.len);
+        (void)buf_append(&c->pbuild, op->cmd.data, op->cmd.len);
+        op->pos = in_entry++;
+        op->index = n_entries - 1; /* entry number until proposed */
+        (*n_ops)++;
+    }
+    if (n_entries > 0)
+        entry_count_set(c, count_at, in_entry);
+    c->pstart[n_entries] = c->pbuild.len;
+    for (uint32_t i = 0; i < n_entries; i++) {
+        c->pbufs[i].data = c->pbuild.data + c->pstart[i];
+        c->pbufs[i].len = (uint32_t)(c->pstart[i + 1] - c->pstart[i]);
+    }
+    return n_entries;
+}
+
+static const char *propose_error(int rc)
+{
+    switch (rc) {
+    case CAIRN_ETRANSFER:
+        return "TRYAGAIN leadership transfer in progress";
+    case CAIRN_ENOTLEADER:
+        return "TRYAGAIN this node lost leadership";
+    case CAIRN_ETOOBIG:
+        return "ERR command too large to replicate";
+    case CAIRN_ENOMEM:
+        return "OOM out of memory replicating the command";
+    default:
+        return "TRYAGAIN the write could not be proposed";
+    }
+}
+
+void cluster_write_flush(struct cluster *c)
+{
+    /* Bounded: each round takes at least one op off props. */
+    while (c->props.head != NULL) {
+        if (!cluster_is_leader(c)) {
+            cluster_write_leader_lost(c);
+            return;
+        }
+        size_t n_ops;
+        uint32_t n = build_entries(c, &n_ops);
+        if (n == 0 || n_ops == 0) {
+            cluster_op_fail(c, cluster_list_pop(&c->props),
+                            "OOM out of memory replicating the command");
+            continue;
+        }
+        struct raft_event ev = {.type = RAFT_EV_PROPOSE};
+        ev.propose.bufs = c->pbufs;
+        ev.propose.n = n;
+        c->proposed.count = 0;
+        int rc = cluster_step(c, &ev);
+        if (rc == 0 && c->proposed.count != n)
+            rc = CAIRN_EPROTO;
+        for (size_t i = 0; i < n_ops; i++) {
+            struct cluster_op *op = cluster_list_pop(&c->props);
+            if (rc != 0) {
+                cluster_op_fail(c, op, propose_error(rc));
+                continue;
+            }
+            op->index += c->proposed.first_index;
+            op->term = c->proposed.term;
+            cluster_list_push(&c->writes, op);
+        }
+        c->proposals += n;
+    }
+}
+
+/* Fails ops of `writes` that can no longer match an entry at or after
+ * (index, pos) of term. */
+static struct cluster_op *match_op(struct cluster *c, uint64_t index,
+                                   uint64_t term, uint32_t pos)
+{
+    struct cluster_op *op;
+    while ((op = c->writes.head) != NULL) {
+        bool older = op->index < index || (op->index == index && op->pos < pos);
+        bool replaced = op->index == index && op->term != term;
+        if (!older && !replaced)
+            break;
+        cluster_list_remove(&c->writes, op);
+        cluster_op_fail(c, op, CLUSTER_ERR_LOST);
+    }
+    if (op != NULL && op->index == index && op->pos == pos) {
+        cluster_list_remove(&c->writes, op);
+        return op;
+    }
+    return NULL;
+}
+
+static void apply_cmd_record(struct cluster *c, int db, const uint8_t *p,
+                             size_t len, int64_t ts, struct cluster_op *op)
+{
+    struct buf *out = op != NULL ? &op->reply : &c->scratch_reply;
+    buf_clear(out);
+    struct resp_writer w;
+    resp_writer_init(&w, out, op != NULL && op->proto == 3 ? 3 : 2);
+    int argc = cluster_cmd_decode(c, p, len);
+    const struct command *cmd =
+        argc > 0 ? cmd_lookup(c->argv[0], c->argv_len[0]) : NULL;
+    if (cmd == NULL || !(cmd->flags & CMD_WRITE) || !cmd_arity_ok(cmd, argc) ||
+        db < 0 || db >= CAIRN_DB_COUNT) {
+        LOG_WARNING("cluster: skipped a malformed command in the log");
+        resp_reply_error(&w, "ERR malformed replicated command");
+    } else {
+        node_apply_write(c->node, db, argc, c->argv, c->argv_len, ts, &w);
+    }
+    if (op != NULL)
+        cluster_op_finish(c, op);
+}
+
+void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
+{
+    struct reader r = {.p = e->data, .len = e->len};
+    uint8_t version = get_u8(&r);
+    int64_t ts = (int64_t)get_u64(&r);
+    uint32_t count = get_u32(&r);
+    if (r.bad || version != ENTRY_VERSION) {
+        LOG_WARNING("cluster: skipped a malformed entry at index %llu",
+                    (unsigned long long)e->index);
+        return;
+    }
+    if (ts > c->last_ts)
+        c->last_ts = ts;
+    ts = c->last_ts;
+    for (uint32_t k = 0; k < count && !r.bad; k++) {
+        uint8_t kind = get_u8(&r);
+        uint8_t db = get_u8(&r);
+        uint32_t len = get_u32(&r);
+        const uint8_t *p = get_bytes(&r, len);
+        if (r.bad)
+            break;
+        if (kind == REC_CMD) {
+            struct cluster_op *op = match_op(c, e->index, e->term, k);
+            apply_cmd_record(c, db, p, len, ts, op);
+        } else if (kind == REC_EXPIRE && db < CAIRN_DB_COUNT) {
+            node_apply_expire(c->node, db, (const char *)p, len, ts);
+        }
+    }
+    if (r.bad)
+        LOG_WARNING("cluster: entry at index %llu is truncated",
+                    (unsigned long long)e->index);
+    c->entries_applied++;
+}
+
+void cluster_write_leader_lost(struct cluster *c)
+{
+    struct cluster_op *op;
+    while ((op = cluster_list_pop(&c->writes)) != NULL)
+        cluster_op_fail(c, op, CLUSTER_ERR_LOST);
+    /* Never proposed: safe to send to the next leader. */
+    while ((op = cluster_list_pop(&c->props)) != NULL) {
+        if (op->remote) {
+            cluster_op_fail(c, op, "TRYAGAIN this node lost leadership");
+            continue;
+        }
+        op->kind = OP_WAIT;
+        cluster_list_push(&c->waiting, op);
+    }
+}
+
+/* ---- expiry under consensus ---- */
+
+static void expire_visit(void *ctx, int db, const char *key, size_t klen)
+{
+    struct cluster *c = ctx;
+    struct buf *b = &c->expire_entry;
+    if (buf_reserve(b, REC_HEADER + klen) != 0)
+        return;
+    (void)put_u8(b, REC_EXPIRE);
+    (void)put_u8(b, (uint8_t)db);
+    (void)put_u32(b, (uint32_t)klen);
+    (void)buf_append(b, key, klen);
+    c->expire_count++;
+}
+
+void cluster_expire_propose(struct cluster *c)
+{
+    if (c->applied_index < c->expire_wait_index)
+        return; /* the last batch of DELs is not applied yet */
+    struct buf *b = &c->expire_entry;
+    buf_clear(b);
+    int64_t ts = stamp(c);
+    (void)put_u8(b, ENTRY_VERSION);
+    (void)put_u64(b, (uint64_t)ts);
+    (void)put_u32(b, 0);
+    if (b->len != ENTRY_HEADER)
+        return;
+    c->expire_count = 0;
+    (void)kv_expire_scan(node_kv(c->node), ts, CAIRN_CLUSTER_EXPIRE_KEYS_MAX,
+                         expire_visit, c);
+    if (c->expire_count == 0)
+        return;
+    for (int i = 0; i < 4; i++)
+        b->data[9 + i] = (char)(uint8_t)(c->expire_count >> (8 * i));
+    struct raft_buf rb = {.data = b->data, .len = (uint32_t)b->len};
+    struct raft_event ev = {.type = RAFT_EV_PROPOSE};
+    ev.propose.bufs = &rb;
+    ev.propose.n = 1;
+    c->proposed.count = 0;
+    if (cluster_step(c, &ev) == 0 && c->proposed.count == 1)
+        c->expire_wait_index = c->proposed.first_index;
+}
