@@ -787,9 +787,12 @@ void kv_snapshot_install(struct kv *kv, struct kv *loaded)
     ASSERT(kv != loaded);
     ASSERT(kv->snap == NULL && loaded->snap == NULL);
     ASSERT(kv->cfg.hash_seed == loaded->cfg.hash_seed);
-    /* Each counts its own struct in mem_used; equal sizes make the swap of
-     * the counters exact. */
-    ASSERT(cairn_alloc_usable_size(kv) == cairn_alloc_usable_size(loaded));
+    /* Each counts its own struct in mem_used (whose usable sizes may
+     * differ); only the contents' share moves. */
+    size_t own_kv = cairn_alloc_usable_size(kv);
+    size_t own_loaded = cairn_alloc_usable_size(loaded);
+    ASSERT(kv->mem_used >= own_kv);
+    ASSERT(loaded->mem_used >= own_loaded);
     pool_clear(kv);
     pool_clear(loaded);
     for (int i = 0; i < CAIRN_DB_COUNT; i++) {
@@ -797,9 +800,9 @@ void kv_snapshot_install(struct kv *kv, struct kv *loaded)
         kv->dbs[i] = loaded->dbs[i];
         loaded->dbs[i] = tmp;
     }
-    size_t mem = kv->mem_used;
-    kv->mem_used = loaded->mem_used;
-    loaded->mem_used = mem;
+    size_t contents_kv = kv->mem_used - own_kv;
+    kv->mem_used = own_kv + (loaded->mem_used - own_loaded);
+    loaded->mem_used = own_loaded + contents_kv;
     uint32_t mark = kv->snap_mark;
     kv->snap_mark = loaded->snap_mark;
     loaded->snap_mark = mark;

@@ -309,6 +309,63 @@ static void snapshot_is_state_at_begin(void **state)
     }
 }
 
+/* One database, so every resize below happens while the writer is walking
+ * that very table: shrink (mass delete) at a third of the way, growth
+ * (mass insert) at two thirds, each rehash spanning many chunks. */
+static void resizes_mid_walk_neither_duplicate_nor_miss(void **state)
+{
+    (void)state;
+    uint64_t base = test_seed(9);
+    for (uint64_t s = 0; s < 4; s++) {
+        struct kv *kv = kv_make(base + s);
+        char k[40];
+        for (uint64_t i = 0; i < 4000; i++) {
+            size_t kl = key_name(k, i);
+            assert_int_equal(kv_set(kv, 0, k, kl, k, kl, KV_NO_EXPIRE, 0, NOW), 0);
+        }
+        kv_rehash_idle(kv, 1u << 20);
+        uint64_t d0 = kv_digest(kv);
+        struct kv_snap_writer *w;
+        struct buf b;
+        buf_init(&b, 0);
+        assert_int_equal(kv_snapshot_begin(kv, 0, &w), 0);
+        int rc, turn = 0;
+        bool shrunk_mid = false, grew_mid = false;
+        uint64_t next = 4000;
+        do {
+            rc = kv_snapshot_next(w, &b, 64 + s * 50);
+            if (turn >= 150 && turn < 170) { /* delete 95% in bursts */
+                for (uint64_t i = (uint64_t)(turn - 150); i < 4000; i += 20) {
+                    if (i % 20 != 19) {
+                        size_t kl = key_name(k, i);
+                        (void)kv_delete(kv, 0, k, kl, NOW);
+                    }
+                }
+                shrunk_mid |= kv_rehashing(kv) && rc == 1;
+            }
+            if (turn >= 300 && turn < 340) { /* then grow far beyond */
+                for (int j = 0; j < 300; j++, next++) {
+                    size_t kl = key_name(k, next);
+                    assert_int_equal(kv_set(kv, 0, k, kl, "n", 1, KV_NO_EXPIRE, 0, NOW), 0);
+                }
+                grew_mid |= kv_rehashing(kv) && rc == 1;
+            }
+            turn++;
+        } while (rc == 1);
+        assert_int_equal(rc, 0);
+        assert_true(shrunk_mid);
+        assert_true(grew_mid);
+        kv_snapshot_end(w);
+        assert_true(kv_check(kv));
+        struct kv *got = load_new(&b, 1, 0); /* duplicates would be ECORRUPT */
+        assert_int_equal(kv_dbsize(got, 0), 4000);
+        assert_true(kv_digest(got) == d0);
+        kv_free(got);
+        buf_free(&b);
+        kv_free(kv);
+    }
+}
+
 static void swapdb_and_flush_keep_begin_numbers(void **state)
 {
     (void)state;
@@ -753,6 +810,7 @@ int main(void)
         cmocka_unit_test(encodings_survive),
         cmocka_unit_test(empty_kv_round_trip),
         cmocka_unit_test(snapshot_is_state_at_begin),
+        cmocka_unit_test(resizes_mid_walk_neither_duplicate_nor_miss),
         cmocka_unit_test(swapdb_and_flush_keep_begin_numbers),
         cmocka_unit_test(abort_and_busy_and_free),
         cmocka_unit_test(every_truncation_is_rejected),
