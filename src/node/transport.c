@@ -835,10 +835,14 @@ int transport_send(struct transport *t, uint64_t peer_id, const void *frame,
     if (len > t->cfg.frame_size_max)
         return CAIRN_ETOOBIG;
     struct tconn *c = p->out;
+    /* An empty queue takes any frame up to frame_size_max (a snapshot
+     * chunk may be larger than the queue bound); otherwise the frame must
+     * fit under send_queue_bytes_max. */
     size_t pending = io_conn_write_pending(c->io_conn);
-    if (pending > t->cfg.send_queue_bytes_max ||
-        len + TRANSPORT_FRAME_HEADER_SIZE >
-            t->cfg.send_queue_bytes_max - pending) {
+    if (pending > 0 &&
+        (pending > t->cfg.send_queue_bytes_max ||
+         len + TRANSPORT_FRAME_HEADER_SIZE >
+             t->cfg.send_queue_bytes_max - pending)) {
         t->stats.sends_full++;
         return CAIRN_EFULL;
     }

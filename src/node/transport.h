@@ -118,7 +118,8 @@ struct io_listener *transport_listener(struct transport *t);
 
 /*
  * Adds peer_id at host:port, or changes its address (the current outgoing
- * connection is then dropped and redialled).  Dialling starts from the event
+ * connection is then dropped, without a "down" callback, and redialled;
+ * peer_cb(up) may therefore repeat without a "down" in between).  Dialling starts from the event
  * loop, never inside this call.  Returns 0, CAIRN_EINVAL (peer_id 0 or our
  * own id, host too long), CAIRN_EFULL (TRANSPORT_PEERS_MAX) or CAIRN_ENOMEM.
  */
@@ -132,9 +133,11 @@ void transport_peer_remove(struct transport *t, uint64_t peer_id);
 /*
  * Queues one frame (copied) to peer_id.  Returns 0 when queued,
  * CAIRN_ECLOSED when there is no authenticated outgoing connection (unknown
- * peer, dialling, handshaking), CAIRN_EFULL when the peer's send queue would
- * pass send_queue_bytes_max, CAIRN_ETOOBIG when len > frame_size_max.  In
- * every error case the frame is dropped.
+ * peer, dialling, handshaking), CAIRN_EFULL when the peer's send queue is not
+ * empty and would pass send_queue_bytes_max with this frame (an empty queue
+ * takes any frame up to frame_size_max), CAIRN_ETOOBIG when len >
+ * frame_size_max.  In every error case the frame is dropped.  There is no
+ * "drained" callback: Raft retries on its own timers.
  */
 int transport_send(struct transport *t, uint64_t peer_id, const void *frame,
                    size_t len);
