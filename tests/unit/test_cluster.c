@@ -1,0 +1,577 @@
+/*
+ * test_cluster.c: three replicated nodes in one process.
+ *
+ * Each node runs over its own fake io (tests advance all clocks together,
+ * one millisecond per step) and reaches its peers through a loopback
+ * cluster_net: frames are queued and delivered by the test between steps,
+ * in order per (from, to) pair, and dropped across a cut link or to a
+ * crashed node.  Clients are fake connections to each node.  Everything is
+ * deterministic: same seeds, same run.  No sleeps; every wait is a bounded
+ * number of simulated milliseconds and a test fails if the bound passes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "kv/kv.h"
+#include "node/cluster.h"
+#include "node/io_fake.h"
+#include "node/node.h"
+#include "raft/codec.h"
+#include "raft/raft.h"
+#include "testlib.h"
+
+#define WALL_START_MS 1700000000000LL
+#define N 3
+#define FRAMES_MAX 200000
+
+struct frame {
+    uint64_t from, to;
+    size_t len;
+    uint8_t *data;
+};
+
+struct world;
+
+struct member {
+    struct world *w;
+    uint64_t id;
+    struct io_fake *f;
+    struct node *n;
+    struct node_config cfg;
+    bool up;
+};
+
+struct world {
+    struct member m[N + 1]; /* 1-based */
+    struct frame *q;
+    size_t q_head, q_len;
+    bool cut[N + 1][N + 1]; /* link from -> to drops frames */
+    uint64_t now_ms;
+};
+
+static int net_send(void *ctx, uint64_t peer, const void *frame, size_t len)
+{
+    struct member *m = ctx;
+    struct world *w = m->w;
+    if (peer < 1 || peer > N)
+        return CAIRN_ECLOSED;
+    if (w->q_len == FRAMES_MAX)
+        return CAIRN_EFULL;
+    struct frame *fr = &w->q[(w->q_head + w->q_len) % FRAMES_MAX];
+    fr->from = m->id;
+    fr->to = peer;
+    fr->len = len;
+    fr->data = malloc(len);
+    assert_non_null(fr->data);
+    memcpy(fr->data, frame, len);
+    w->q_len++;
+    return 0;
+}
+
+static void deliver_all(struct world *w)
+{
+    /* Bounded: frames sent while delivering wait for the next round. */
+    size_t n = w->q_len;
+    for (size_t i = 0; i < n; i++) {
+        struct frame fr = w->q[w->q_head];
+        w->q_head = (w->q_head + 1) % FRAMES_MAX;
+        w->q_len--;
+        struct member *to = &w->m[fr.to];
+        if (to->up && w->m[fr.from].up && !w->cut[fr.from][fr.to])
+            cluster_recv(node_cluster(to->n), fr.from, fr.data, fr.len);
+        free(fr.data);
+    }
+}
+
+static const char *PEERS =
+    "1@10.0.0.1:7001,2@10.0.0.2:7002,3@10.0.0.3:7003";
+
+static void member_start(struct world *w, uint64_t id, uint64_t seed)
+{
+    struct member *m = &w->m[id];
+    m->w = w;
+    m->id = id;
+    config_init(&m->cfg);
+    m->cfg.hash_seed = 1;
+    m->cfg.node_id = id;
+    snprintf(m->cfg.cluster_peers, sizeof(m->cfg.cluster_peers), "%s", PEERS);
+    snprintf(m->cfg.cluster_secret, sizeof(m->cfg.cluster_secret), "s");
+    m->cfg.election_timeout_ms = 100;
+    m->cfg.heartbeat_ms = 20;
+    m->f = io_fake_new(seed, WALL_START_MS + (int64_t)w->now_ms);
+    assert_non_null(m->f);
+    if (w->now_ms > 0)
+        io_fake_advance(m->f, w->now_ms); /* clocks agree */
+    struct cluster_net net = {.ctx = m, .send = net_send};
+    assert_int_equal(node_new_net(&m->n, io_fake_io(m->f), &m->cfg, &net), 0);
+    assert_int_equal(node_listen(m->n, "127.0.0.1", (uint16_t)(7000 + id)), 0);
+    m->up = true;
+}
+
+static void member_crash(struct world *w, uint64_t id)
+{
+    struct member *m = &w->m[id];
+    m->up = false;
+    node_free(m->n);
+    io_fake_free(m->f);
+    m->n = NULL;
+    m->f = NULL;
+}
+
+static void step(struct world *w)
+{
+    deliver_all(w);
+    w->now_ms++;
+    for (int i = 1; i <= N; i++)
+        if (w->m[i].up)
+            io_fake_advance(w->m[i].f, 1);
+    deliver_all(w);
+}
+
+static void run_ms(struct world *w, uint64_t ms)
+{
+    for (uint64_t i = 0; i < ms; i++)
+        step(w);
+}
+
+static void world_init(struct world *w)
+{
+    memset(w, 0, sizeof(*w));
+    w->q = calloc(FRAMES_MAX, sizeof(*w->q));
+    assert_non_null(w->q);
+    for (uint64_t i = 1; i <= N; i++)
+        member_start(w, i, 100 + i);
+}
+
+static void world_fini(struct world *w)
+{
+    if (getenv("CLUSTER_TEST_DEBUG") != NULL)
+        fprintf(stderr, "simulated %llu ms\n", (unsigned long long)w->now_ms);
+    for (int i = 1; i <= N; i++)
+        if (w->m[i].up)
+            member_crash(w, (uint64_t)i);
+    while (w->q_len > 0) {
+        free(w->q[w->q_head].data);
+        w->q_head = (w->q_head + 1) % FRAMES_MAX;
+        w->q_len--;
+    }
+    free(w->q);
+}
+
+static struct cluster_status status(struct world *w, uint64_t id)
+{
+    struct cluster_status st;
+    cluster_status_get(node_cluster(w->m[id].n), &st);
+    return st;
+}
+
+/* Runs until some up node leads and every up node knows it; returns it. */
+static uint64_t wait_leader(struct world *w, uint64_t ms_max)
+{
+    for (uint64_t t = 0; t < ms_max; t++) {
+        uint64_t leader = 0;
+        bool agreed = true;
+        for (uint64_t i = 1; i <= N; i++) {
+            if (!w->m[i].up)
+                continue;
+            struct cluster_status st = status(w, i);
+            if (st.role == RAFT_LEADER)
+                leader = i;
+            if (st.recovering)
+                continue;
+            if (leader != 0 && st.leader_id != leader)
+                agreed = false;
+        }
+        if (leader != 0 && agreed) {
+            for (uint64_t i = 1; i <= N; i++)
+                if (w->m[i].up && !status(w, i).recovering &&
+                    status(w, i).leader_id != leader)
+                    agreed = false;
+            if (agreed)
+                return leader;
+        }
+        step(w);
+    }
+    fail_msg("no leader within %llu ms", (unsigned long long)ms_max);
+    return 0;
+}
+
+static struct io_fake_conn *client(struct world *w, uint64_t id)
+{
+    struct io_fake_conn *c = io_fake_connect(w->m[id].f, "10.9.9.9:5000");
+    assert_non_null(c);
+    return c;
+}
+
+/* Sends cmd on c and runs until the output holds `replies` complete
+ * top-level replies (simple framing: lines of + - : and $n bulks), or
+ * ms_max passes.  Returns the output (cleared on the next call). */
+static size_t count_replies(const char *s, size_t len)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        const char *eol = memchr(s + i, '\n', len - i);
+        if (eol == NULL)
+            break;
+        char type = s[i];
+        size_t next = (size_t)(eol - s) + 1;
+        if (type == '$') {
+            long bl = atol(s + i + 1);
+            if (bl >= 0)
+                next += (size_t)bl + 2;
+            if (next > len)
+                break;
+        }
+        if (type == '+' || type == '-' || type == ':' || type == '$')
+            n++;
+        i = next;
+    }
+    return n;
+}
+
+static char out_copy[1 << 16];
+
+static const char *cmd_wait(struct world *w, struct io_fake_conn *c,
+                            const char *cmd, size_t replies, uint64_t ms_max)
+{
+    io_fake_output_clear(c);
+    if (cmd != NULL)
+        assert_int_equal(io_fake_send_str(c, cmd), 0);
+    for (uint64_t t = 0; t <= ms_max; t++) {
+        size_t len;
+        const char *o = io_fake_output(c, &len);
+        if (count_replies(o, len) >= replies) {
+            assert_true(len < sizeof(out_copy));
+            memcpy(out_copy, o, len + 1);
+            return out_copy;
+        }
+        step(w);
+    }
+    size_t len;
+    const char *o = io_fake_output(c, &len);
+    snprintf(out_copy, sizeof(out_copy), "%s", o);
+    return out_copy;
+}
+
+/* Runs until every up node has applied the same index as the leader. */
+static void wait_converged(struct world *w, uint64_t ms_max)
+{
+    for (uint64_t t = 0; t < ms_max; t++) {
+        uint64_t idx = 0;
+        bool same = true;
+        for (uint64_t i = 1; i <= N; i++) {
+            if (!w->m[i].up)
+                continue;
+            struct cluster_status st = status(w, i);
+            if (idx == 0)
+                idx = st.applied_index;
+            if (st.applied_index != idx || st.commit_index != st.applied_index)
+                same = false;
+        }
+        if (same)
+            return;
+        step(w);
+    }
+    fail_msg("replicas did not converge");
+}
+
+static void assert_same_digest(struct world *w)
+{
+    uint64_t d = 0, idx = 0;
+    bool first = true;
+    for (uint64_t i = 1; i <= N; i++) {
+        if (!w->m[i].up)
+            continue;
+        struct cluster_status st = status(w, i);
+        uint64_t di = kv_digest(node_kv(w->m[i].n));
+        if (first) {
+            d = di;
+            idx = st.applied_index;
+            first = false;
+            continue;
+        }
+        assert_int_equal(st.applied_index, idx);
+        assert_int_equal(di, d);
+    }
+}
+
+/* Delivers a RequestVote from `from` to `to` for term, with a log that is
+ * up to date for anyone, and returns how many granted votes `to` sent. */
+static int vote_probe(struct world *w, uint64_t from, uint64_t to,
+                      uint64_t term)
+{
+    struct raft_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = RAFT_MSG_VOTE;
+    m.group_id = 1;
+    m.from = from;
+    m.to = to;
+    m.term = term;
+    m.vote.last_log_index = 1000000;
+    m.vote.last_log_term = term - 1;
+    m.vote.transfer = true; /* bypasses leader stickiness */
+    uint8_t frame[512] = {1, 1, 0, 0, 0, 0, 0, 0, 0}; /* RAFT, group 1 */
+    int n = raft_codec_encode(&m, frame + 9, sizeof(frame) - 9);
+    assert_true(n > 0);
+    size_t before = w->q_len;
+    cluster_recv(node_cluster(w->m[to].n), from, frame, 9 + (size_t)n);
+    int granted = 0;
+    for (size_t i = before; i < w->q_len; i++) {
+        struct frame *fr = &w->q[(w->q_head + i) % FRAMES_MAX];
+        if (fr->from != to || fr->data[0] != 1)
+            continue;
+        static struct raft_codec_msg dm;
+        if (raft_codec_decode(fr->data + 9, fr->len - 9, &dm) != 0)
+            continue;
+        if (dm.msg.type == RAFT_MSG_VOTE_RESP && dm.msg.vote_resp.granted)
+            granted++;
+    }
+    return granted;
+}
+
+/* ---- tests ---- */
+
+static void three_nodes_form_and_write_through_every_node(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    for (uint64_t i = 1; i <= N; i++) {
+        struct cluster_status st = status(&w, i);
+        assert_true(st.voter);
+        assert_false(st.recovering);
+        assert_int_equal(st.members, 3);
+    }
+    struct io_fake_conn *c[N + 1];
+    for (uint64_t i = 1; i <= N; i++)
+        c[i] = client(&w, i);
+    char cmd[64];
+    for (uint64_t i = 1; i <= N; i++) {
+        snprintf(cmd, sizeof(cmd), "SET k%llu v%llu\r\n",
+                 (unsigned long long)i, (unsigned long long)i);
+        assert_string_equal(cmd_wait(&w, c[i], cmd, 1, 2000), "+OK\r\n");
+    }
+    /* Every node answers reads with every write (linearizable reads). */
+    for (uint64_t i = 1; i <= N; i++)
+        assert_string_equal(cmd_wait(&w, c[i], "MGET k1 k2 k3\r\n", 3, 2000),
+                            "*3\r\n$2\r\nv1\r\n$2\r\nv2\r\n$2\r\nv3\r\n");
+    /* Pipelines keep their order through forwarding: reads see the
+     * session's own earlier writes. */
+    uint64_t f = leader % N + 1;
+    assert_string_equal(cmd_wait(&w, c[f],
+                                 "SET p 1\r\nGET p\r\nINCR p\r\nPING\r\n"
+                                 "INCR p\r\nGET p\r\n",
+                                 6, 2000),
+                        "+OK\r\n$1\r\n1\r\n:2\r\n+PONG\r\n:3\r\n$1\r\n3\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void write_is_answered_only_after_commit(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    /* Cut the leader off: it cannot commit, so it must not answer +OK. */
+    for (int i = 1; i <= N; i++) {
+        w.cut[leader][i] = true;
+        w.cut[i][leader] = true;
+    }
+    const char *r = cmd_wait(&w, c, "SET a 2\r\n", 1, 60);
+    assert_string_equal(r, ""); /* nothing yet: not committed */
+    r = cmd_wait(&w, c, NULL, 1, 2000);
+    assert_true(r[0] == '-'); /* lost leadership / timeout, never +OK */
+    assert_non_null(strstr(r, "TRYAGAIN"));
+    /* The other two elect a leader; the old one's write never applied. */
+    memset(w.cut, 0, sizeof(w.cut));
+    uint64_t l2 = wait_leader(&w, 3000);
+    struct io_fake_conn *c2 = client(&w, l2);
+    r = cmd_wait(&w, c2, "GET a\r\n", 1, 2000);
+    assert_string_equal(r, "$1\r\n1\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void leader_crash_elects_a_new_leader_that_has_every_write(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, f);
+    char cmd[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(cmd, sizeof(cmd), "INCR n\r\n");
+        const char *r = cmd_wait(&w, c, cmd, 1, 2000);
+        char want[16];
+        snprintf(want, sizeof(want), ":%d\r\n", i + 1);
+        assert_string_equal(r, want);
+    }
+    member_crash(&w, leader);
+    uint64_t t0 = w.now_ms;
+    uint64_t l2 = wait_leader(&w, 3000);
+    assert_int_not_equal(l2, leader);
+    /* Within a few election timeouts (100..200 ms here). */
+    assert_true(w.now_ms - t0 < 1000);
+    const char *r = cmd_wait(&w, c, "INCR n\r\n", 1, 2000);
+    assert_string_equal(r, ":21\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void no_leader_gives_an_error_in_bounded_time(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    uint64_t g = f % N + 1;
+    if (g == leader)
+        g = g % N + 1;
+    member_crash(&w, leader);
+    member_crash(&w, g);
+    /* f alone: no quorum, no leader.  Writes and reads fail in bounded
+     * time (2 x the maximum election timeout), never hang. */
+    struct io_fake_conn *c = client(&w, f);
+    run_ms(&w, 300);
+    const char *r = cmd_wait(&w, c, "SET x 1\r\n", 1, 1000);
+    assert_true(r[0] == '-');
+    r = cmd_wait(&w, c, "GET x\r\n", 1, 1000);
+    assert_true(r[0] == '-');
+    assert_non_null(strstr(r, "CLUSTERDOWN"));
+    r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
+    assert_non_null(strstr(r, "cluster_state:fail"));
+    world_fini(&w);
+}
+
+static void expiry_happens_only_through_the_leaders_log(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, c, "SET t v PX 50\r\n", 1, 2000),
+                        "+OK\r\n");
+    assert_string_equal(cmd_wait(&w, c, "SET keep v\r\n", 1, 2000), "+OK\r\n");
+    wait_converged(&w, 1000);
+    /* Isolate the follower: its clock passes the expiry but it never
+     * deletes on its own, yet it reads the key as absent. */
+    for (int i = 1; i <= N; i++) {
+        w.cut[f][i] = true;
+        w.cut[i][f] = true;
+    }
+    run_ms(&w, 300);
+    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 2);
+    assert_string_equal(cmd_wait(&w, cf, "READONLY\r\n", 1, 10), "+OK\r\n");
+    assert_string_equal(cmd_wait(&w, cf, "GET t\r\n", 1, 10), "$-1\r\n");
+    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 2);
+    /* The leader's cron proposed a DEL, applied by the majority. */
+    assert_int_equal(kv_dbsize(node_kv(w.m[leader].n), 0), 1);
+    memset(w.cut, 0, sizeof(w.cut));
+    wait_leader(&w, 3000);
+    wait_converged(&w, 3000);
+    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 1);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void memory_restart_rejoins_without_voting_old_state(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 50);
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    run_ms(&w, 30);
+    /* It asked its peers, learned the group exists: recovering, not a
+     * voter; it grants no votes and acknowledges nothing meanwhile. */
+    struct cluster_status st = status(&w, f);
+    assert_true(st.recovering);
+    assert_false(st.voter);
+    assert_int_equal(st.applied_index, 0);
+    uint64_t other = f % N + 1;
+    assert_int_equal(vote_probe(&w, other, f, st.term + 50), 0);
+    /* The leader removes the old incarnation, adds it as a learner, it
+     * catches up and is promoted. */
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    st = status(&w, f);
+    assert_false(st.recovering);
+    assert_true(st.voter);
+    assert_int_equal(st.members, 3);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "GET a\r\n", 1, 2000), "$1\r\n1\r\n");
+    assert_string_equal(cmd_wait(&w, cf, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void cluster_commands_in_redis_formats(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, f);
+    const char *r = cmd_wait(&w, c, "CLUSTER MYID\r\n", 1, 10);
+    char want[128];
+    snprintf(want, sizeof(want), "$40\r\n%040llx\r\n", (unsigned long long)f);
+    assert_string_equal(r, want);
+    r = cmd_wait(&w, c, "CLUSTER NODES\r\n", 1, 10);
+    assert_non_null(strstr(r, "myself,slave"));
+    assert_non_null(strstr(r, "master - 0 0 1 connected 0-16383"));
+    r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
+    assert_non_null(strstr(r, "cluster_state:ok"));
+    assert_non_null(strstr(r, "cluster_known_nodes:3"));
+    struct io_fake_conn *cl = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, cl, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    r = cmd_wait(&w, cl, "INFO replication\r\n", 1, 10);
+    assert_non_null(strstr(r, "role:master"));
+    assert_non_null(strstr(r, "peer0:id="));
+    assert_non_null(strstr(r, "lag="));
+    world_fini(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(three_nodes_form_and_write_through_every_node),
+        cmocka_unit_test(write_is_answered_only_after_commit),
+        cmocka_unit_test(leader_crash_elects_a_new_leader_that_has_every_write),
+        cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
+        cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
+        cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
+        cmocka_unit_test(cluster_commands_in_redis_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
