@@ -275,13 +275,21 @@ void snap_swap_db(struct kv *kv, int db1, int db2)
     w->slots[db2] = tmp;
 }
 
-void snap_detach(struct kv *kv)
+/* Voids the running snapshot: the writer reports err from now on and no
+ * longer refers to kv.  The caller replaces or frees every entry of kv, so
+ * the marks left behind do not matter. */
+static void snap_void(struct kv *kv, int err)
 {
     struct kv_snap_writer *w = kv->snap;
     ASSERT(w != NULL && w->kv == kv);
-    w->err = CAIRN_ESHUTDOWN;
+    w->err = err;
     w->kv = NULL;
     kv->snap = NULL;
+}
+
+void snap_detach(struct kv *kv)
+{
+    snap_void(kv, CAIRN_ESHUTDOWN);
 }
 
 static void put_header(struct kv_snap_writer *w)
@@ -785,7 +793,9 @@ void kv_snapshot_loader_free(struct kv_snap_loader *l)
 void kv_snapshot_install(struct kv *kv, struct kv *loaded)
 {
     ASSERT(kv != loaded);
-    ASSERT(kv->snap == NULL && loaded->snap == NULL);
+    ASSERT(loaded->snap == NULL);
+    if (kv->snap != NULL)
+        snap_void(kv, CAIRN_ESTALE);
     ASSERT(kv->cfg.hash_seed == loaded->cfg.hash_seed);
     /* Each counts its own struct in mem_used (whose usable sizes may
      * differ); only the contents' share moves. */

@@ -49,7 +49,7 @@ int kv_snapshot_begin(struct kv *kv, uint64_t tag,
  * does work proportional to that (plus a bounded number of empty buckets).
  * Returns 1 if more remains, 0 when the last byte was appended, or a
  * negative error (CAIRN_ENOMEM, out's CAIRN_EFULL, CAIRN_ESHUTDOWN if the kv
- * was freed); after an error the snapshot is void and only
+ * was freed, CAIRN_ESTALE if another snapshot was installed); after an error the snapshot is void and only
  * kv_snapshot_end() may be called. */
 int kv_snapshot_next(struct kv_snap_writer *w, struct buf *out,
                      size_t bytes_max);
@@ -83,8 +83,10 @@ int kv_snapshot_loader_finish(struct kv_snap_loader *l, struct kv **out,
 void kv_snapshot_loader_free(struct kv_snap_loader *l);
 
 /* Replaces kv's contents by loaded's and frees loaded (and the old
- * contents: O(old keys)).  Both must share the hash seed and have no
- * snapshot running.  Configuration and statistics of kv stay. */
+ * contents: O(old keys)).  Both must share the hash seed; loaded must have
+ * no snapshot running.  A snapshot running on kv is voided: its next call
+ * returns CAIRN_ESTALE (a follower installing a leader's snapshot while
+ * writing its own).  Configuration and statistics of kv stay. */
 void kv_snapshot_install(struct kv *kv, struct kv *loaded);
 
 /* One-shot: loads data into a fresh kv with kv's config and installs it.

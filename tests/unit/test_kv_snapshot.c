@@ -204,7 +204,7 @@ static void churn_one(struct churn *c)
     int db = (int)cairn_rng_below(&c->rng, 4);
     uint64_t i = cairn_rng_below(&c->rng, c->next_key + 1);
     size_t kl = key_name(k, i), len;
-    switch (cairn_rng_below(&c->rng, 12)) {
+    switch (cairn_rng_below(&c->rng, 13)) {
     case 0: put_key(kv, db, i, cairn_rng_next(&c->rng)); break;
     case 1: put_key(kv, db, c->next_key++, cairn_rng_next(&c->rng)); break;
     case 2: (void)kv_delete(kv, db, k, kl, NOW); break;
@@ -224,6 +224,16 @@ static void churn_one(struct churn *c)
     }
     case 9: (void)kv_set_int(kv, db, k, kl, (int64_t)i, NOW); break;
     case 10: (void)kv_expire_cycle(kv, NOW + 100000, 20); break; /* deletes */
+    case 11: { /* eviction deletes too */
+        struct kv_config cfg = *kv_config_get(kv);
+        cfg.policy = KV_POLICY_ALLKEYS_LRU;
+        cfg.maxmemory = kv_memory_used(kv) - 1;
+        kv_config_update(kv, &cfg);
+        assert_int_equal(kv_evict_budget(kv, NOW, 3), 0);
+        cfg.maxmemory = 0;
+        kv_config_update(kv, &cfg);
+        break;
+    }
     default: (void)kv_lookup_read(kv, db, k, kl, NOW + 100000, 0); break;
     }
 }
@@ -422,6 +432,18 @@ static void abort_and_busy_and_free(void **state)
     struct kv *got = load_new(&b, 2, 0);
     assert_same_state(kv, got);
     kv_free(got);
+    /* Installing a snapshot under a running writer voids the writer. */
+    buf_clear(&b);
+    snapshot_all(kv, 0, 1u << 20, &b);
+    struct buf b2;
+    buf_init(&b2, 0);
+    assert_int_equal(kv_snapshot_begin(kv, 0, &w), 0);
+    assert_int_equal(kv_snapshot_next(w, &b2, 10), 1);
+    assert_int_equal(kv_snapshot_load(kv, b.data, b.len, NOW, NULL), 0);
+    assert_int_equal(kv_snapshot_next(w, &b2, 10), CAIRN_ESTALE);
+    kv_snapshot_end(w);
+    assert_true(kv_check(kv));
+    buf_free(&b2);
     /* Freeing the kv under a running writer voids the writer. */
     assert_int_equal(kv_snapshot_begin(kv, 0, &w), 0);
     assert_int_equal(kv_snapshot_next(w, &b, 10), 1);
