@@ -40,17 +40,17 @@
  * bounded simulated time a leader must be elected and a new proposal
  * committed (liveness).
  *
- * Found so far in the core, both fixed by its author: a restore refused
- * when the snapshot's term was above the durable hard state's (fixed in
- * 01368e9), and a repeated snapshot chunk acknowledged as installed before
- * the install was durable, which let a crashed follower apply stale
- * entries (fixed in 490ba7f).  One open issue is worked around below
- * (KNOWN CORE ISSUE); each workaround counts its uses.
+ * Found so far in the core by this test, each fixed by the core's author:
+ * a restore refused when the snapshot's term was above the durable hard
+ * state's (fixed in 01368e9); a repeated snapshot chunk acknowledged as
+ * installed before the install was durable, which let a crashed follower
+ * apply its own stale entries (490ba7f); a restore refused when a stale
+ * tail of lower term followed the snapshot, left by a snapshot written
+ * while a truncation was queued (b6644d0).
  *
  * Environment: CAIRN_RAFT_SEEDS (seeds 1..N, default 200), CAIRN_TEST_SEED
- * (run just that seed, verbosely), CAIRN_RAFT_KNOWN_BUGS=k or =all (turn
- * workaround k off).  A failure prints the seed, the simulated time, what
- * broke and the replay command.
+ * (run just that seed, verbosely).  A failure prints the seed, the
+ * simulated time, what broke and the replay command.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -149,8 +149,6 @@ struct sim {
     uint32_t loss_pct, dup_pct, delay_max, persist_delay_max;
     uint32_t crash_pm, restart_pm, partition_pm, propose_pct, change_pm;
     uint32_t transfer_pm, snap_every, snap_pad;
-    uint32_t known_bugs; /* bit k: workaround k is off (CAIRN_RAFT_KNOWN_BUGS) */
-    uint64_t workarounds;
     struct raft_config cfg;
     /* checker */
     uint64_t *leader_of_term;
@@ -651,25 +649,6 @@ static void step_must(struct sim *s, struct node *nd, struct raft_event *ev,
                 what, cairn_errname(rc));
 }
 
-/* KNOWN CORE ISSUE 1 (reported, not fixed here): raft_create() refuses a
- * durable log whose first entry after the snapshot has a lower term than
- * the snapshot (CAIRN_EINVAL).  A host produces that when it writes a
- * snapshot of applied entries while the truncation of a stale tail is still
- * queued, then crashes: the server can never restart.  Entries after a
- * snapshot with a lower term can never be part of the committed log, so
- * the core could drop them on restore (or raft.h could forbid writing a
- * snapshot while log writes are queued: it says nothing).  Until then this host drops them
- * itself when it writes a snapshot (replay without the workaround:
- * CAIRN_RAFT_KNOWN_BUGS=1 CAIRN_TEST_SEED=38). */
-static void drop_stale_tail(struct sim *s, struct node *nd)
-{
-    if ((s->known_bugs & (1u << 1)) || nd->n_log == 0 ||
-        nd->log[0].term >= nd->snap.last_term)
-        return;
-    s->workarounds++;
-    log_drop_from(nd, 0);
-}
-
 static void take_snapshot(struct sim *s, struct node *nd)
 {
     struct raft_snapshot_meta meta;
@@ -680,7 +659,6 @@ static void take_snapshot(struct sim *s, struct node *nd)
     nd->snap_data = data;
     nd->snap_applied = nd->applied;
     durable_compact(nd, meta.last_index);
-    drop_stale_tail(s, nd);
     struct raft_event ev = {.type = RAFT_EV_SNAPSHOT_TAKEN};
     ev.snapshot.meta = meta;
     ev.snapshot.data = data;
@@ -829,10 +807,6 @@ static void sim_init(struct sim *s, uint64_t seed, bool verbose)
     memset(s, 0, sizeof(*s));
     s->seed = seed;
     s->verbose = verbose;
-    const char *kb = getenv("CAIRN_RAFT_KNOWN_BUGS");
-    if (kb != NULL)
-        s->known_bugs = strcmp(kb, "all") == 0 ? UINT32_MAX
-                                                : 1u << (strtoul(kb, NULL, 10) & 31);
     cairn_rng_seed(&s->rng, seed);
     s->n_voters = pick(s, 2) ? 5 : 3;
     s->n = s->n_voters + (pick(s, 2) ? 1 : 0);
@@ -1181,7 +1155,7 @@ static void random_seeds_keep_raft_safe(void **state)
     }
     const char *n_env = getenv("CAIRN_RAFT_SEEDS");
     uint64_t n = n_env != NULL ? strtoull(n_env, NULL, 0) : 200;
-    uint64_t failed = 0, first_failed = 0, steps = 0, applied = 0, wa = 0;
+    uint64_t failed = 0, first_failed = 0, steps = 0, applied = 0;
     for (uint64_t seed = 1; seed <= n; seed++) {
         if (!run_seed(seed, false, &s, &trace)) {
             if (failed++ == 0)
@@ -1190,7 +1164,6 @@ static void random_seeds_keep_raft_safe(void **state)
         }
         steps += s.steps;
         applied += s.ap_max;
-        wa += s.workarounds;
         if (seed % 25 == 0) { /* a seed must replay the same run */
             ASSERT(run_seed(seed, false, &s, &trace2));
             if (trace != trace2)
@@ -1201,11 +1174,6 @@ static void random_seeds_keep_raft_safe(void **state)
             "(highest index per seed, summed)\n", (unsigned long long)n,
             (unsigned long long)failed, (unsigned long long)steps,
             (unsigned long long)applied);
-    if (wa > 0)
-        fprintf(stderr, "NOTE: the host worked around known core issues %llu "
-                "times (see KNOWN CORE ISSUE in this file; "
-                "CAIRN_RAFT_KNOWN_BUGS=k or =all turns them off)\n",
-                (unsigned long long)wa);
     if (failed > 0)
         fail_msg("%llu of %llu seeds failed; first: CAIRN_TEST_SEED=%llu",
                  (unsigned long long)failed, (unsigned long long)n,
