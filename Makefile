@@ -63,6 +63,7 @@ test: build
 
 bench: build
 	@bench/vs-redis
+	@bench/cluster-vs-redis
 	@if [ -x build/bench_raft_core ]; then bench/raft-core; fi
 
 clean:
