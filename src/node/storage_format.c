@@ -59,6 +59,15 @@ static uint32_t header_crc(const uint8_t *p, size_t len, size_t crc_at)
 }
 
 /* Checks magic, version and CRC of a header; 0 or an error code. */
+/* Bytes [from, to) must be zero: the decoders accept one encoding only. */
+static bool zero_from(const uint8_t *p, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
 static int header_check(const uint8_t *in, size_t len, size_t need,
                         const char magic[8])
 {
@@ -120,7 +129,8 @@ int storage_meta_decode(const uint8_t *in, size_t len, uint64_t group_id,
         (out->snap_id == 0) != (out->snap_index == 0))
         return CAIRN_ECORRUPT;
     if (conf_len > RAFT_CONF_ENCODED_SIZE_MAX ||
-        raft_conf_decode(in + 92, conf_len, &out->conf) != 0)
+        raft_conf_decode(in + 92, conf_len, &out->conf) != 0 ||
+        !zero_from(in, 92 + conf_len, STORAGE_META_SLOT_USED))
         return CAIRN_ECORRUPT;
     return 0;
 }
@@ -293,7 +303,8 @@ int storage_snap_header_decode(const uint8_t *in, size_t len,
         out->size > STORAGE_SNAPSHOT_SIZE_MAX)
         return CAIRN_ECORRUPT;
     if (conf_len > RAFT_CONF_ENCODED_SIZE_MAX ||
-        raft_conf_decode(in + 64, conf_len, &out->conf) != 0)
+        raft_conf_decode(in + 64, conf_len, &out->conf) != 0 ||
+        !zero_from(in, 64 + conf_len, STORAGE_SNAP_HEADER_SIZE))
         return CAIRN_ECORRUPT;
     return 0;
 }

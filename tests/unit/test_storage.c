@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -416,6 +417,31 @@ static void segments_roll_and_truncation_crosses_them(void **state)
     env_free(&e);
 }
 
+/* With CAIRN_STORAGE_CORPUS_DIR set, writes the group's files there as the
+ * fuzzer's seed corpus (fuzz/corpus/storage_segment/). */
+static void corpus_dump(const struct env *e)
+{
+    const char *dir = getenv("CAIRN_STORAGE_CORPUS_DIR");
+    if (dir == NULL)
+        return;
+    static const char *names[] = {"g7-meta", "g7-seg-00000000000000000001",
+                                  "g7-seg-00000000000000000002",
+                                  "g7-seg-00000000000000000004",
+                                  "g7-snap-00000000000000000001"};
+    for (size_t i = 0; i < ARRAY_LEN(names); i++) {
+        char src[256], dst[1024];
+        snprintf(src, sizeof(src), DIR "/%s", names[i]);
+        snprintf(dst, sizeof(dst), "%s/%s", dir, names[i]);
+        size_t len;
+        const uint8_t *c = sim_disk_contents(e->disk, src, &len);
+        FILE *f = c != NULL ? fopen(dst, "wb") : NULL;
+        if (f == NULL)
+            continue;
+        fwrite(c, 1, len, f);
+        fclose(f);
+    }
+}
+
 static void snapshot_then_compaction_deletes_old_segments(void **state)
 {
     (void)state;
@@ -442,6 +468,7 @@ static void snapshot_then_compaction_deletes_old_segments(void **state)
     run(&e);
     assert_int_equal(st, 0);
     assert_int_equal(storage_snapshot_index(e.s), 50);
+    corpus_dump(&e);
     /* Raft then says entries <= 45 may go (a trailing window of 5). */
     struct upd u;
     upd_init(&u);
