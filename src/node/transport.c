@@ -89,6 +89,7 @@ struct tpeer {
     uint64_t backoff_ms;
     bool up;          /* last state reported to peer_cb */
     bool down_report; /* a "down" waits for the timer to report it */
+    bool addr_warned; /* the address was refused by io (logged once) */
 };
 
 struct transport {
@@ -672,9 +673,17 @@ static void on_peer_timer(void *ctx)
     int rc = io_connect(t->io, p->host, p->port, d, on_connect);
     if (rc != 0) {
         cairn_free(d);
-        LOG_VERBOSE("transport: cannot dial peer %llu at %s:%u: %s",
-                    (unsigned long long)p->id, p->host, (unsigned)p->port,
-                    cairn_strerror(rc));
+        /* A bad address is a configuration problem the operator must see,
+         * but once per address is enough: the dial repeats forever. */
+        if (rc == CAIRN_EADDR && !p->addr_warned)
+            LOG_WARNING("transport: cannot dial peer %llu at %s:%u: %s",
+                        (unsigned long long)p->id, p->host,
+                        (unsigned)p->port, cairn_strerror(rc));
+        else
+            LOG_VERBOSE("transport: cannot dial peer %llu at %s:%u: %s",
+                        (unsigned long long)p->id, p->host,
+                        (unsigned)p->port, cairn_strerror(rc));
+        p->addr_warned |= rc == CAIRN_EADDR;
         peer_schedule(p, false);
         return;
     }
@@ -792,6 +801,7 @@ int transport_peer_set(struct transport *t, uint64_t peer_id,
     }
     snprintf(p->host, sizeof(p->host), "%s", host);
     p->port = port;
+    p->addr_warned = false;
     p->backoff_ms = t->cfg.reconnect_min_ms;
     peer_schedule(p, true);
     return 0;

@@ -416,6 +416,9 @@ static void dials_back_off_exponentially(void **state)
     transport_stats_get(x.t, &st);
     if (st.dials < 7 || st.dials > 16)
         fail_msg("dials = %llu", (unsigned long long)st.dials);
+    /* The fake refuses the address: said once, not at every retry. */
+    assert_int_equal(log_warnings, 1);
+    assert_non_null(strstr(log_last, "cannot dial peer 2 at 10.0.0.2:17001"));
     assert_false(transport_peer_up(x.t, PEER));
     /* Removing the peer stops the dialling. */
     transport_peer_remove(x.t, PEER);
