@@ -331,8 +331,10 @@ static void apply_committed(struct cluster *c, const struct raft_update *up)
         if (e->type == RAFT_ENTRY_NORMAL)
             cluster_apply_entry(c, e);
         c->applied_index = e->index;
-        if (e->type == RAFT_ENTRY_CONFIG)
+        if (e->type == RAFT_ENTRY_CONFIG) {
+            cluster_snap_conf_applied(c, e);
             cluster_member_applied_conf(c);
+        }
     }
 }
 
@@ -372,9 +374,14 @@ static void handle_update(struct cluster *c, const struct raft_update *up)
     c->term = up->term;
     c->leader_id = up->leader_id;
     c->commit_index = up->commit_index;
-    if (up->snapshot_install != NULL || up->snapshot_chunk != NULL)
-        LOG_WARNING("cluster: snapshots are not supported yet; ignored");
-    track_persist(c, up);
+    if (c->storage != NULL)
+        cluster_storage_persist(c, up);
+    else
+        track_persist(c, up);
+    if (up->snapshot_chunk != NULL)
+        cluster_snap_chunk(c, up->snapshot_chunk);
+    if (up->snapshot_install != NULL)
+        cluster_snap_install(c, up->snapshot_install);
     for (size_t i = 0; i < up->n_msgs; i++)
         send_msg(c, &up->msgs[i]);
     apply_committed(c, up);
@@ -429,6 +436,7 @@ int cluster_step(struct cluster *c, struct raft_event *ev)
     if (c->persist_pending)
         io_timer_start(c->tick, 0);
     c->in_step = false;
+    cluster_snap_handback(c); /* steps again, outside this step */
     return rc;
 }
 
@@ -556,6 +564,7 @@ static void tick_cb(void *ctx)
     struct raft_event ev = {.type = RAFT_EV_TICK};
     (void)cluster_step(c, &ev);
     sweep_all(c);
+    cluster_snap_progress(c);
     stop_check(c);
 }
 
@@ -688,11 +697,6 @@ static int config_check(const struct node_config *cfg)
                     "election-timeout-ms");
         return CAIRN_ECONFIG;
     }
-    if (cfg->durability == CONFIG_DURABILITY_FSYNC) {
-        LOG_WARNING("cluster: durability fsync is not available in this "
-                    "build yet; use --durability memory");
-        return CAIRN_ECONFIG;
-    }
     return 0;
 }
 
@@ -705,6 +709,11 @@ static void raft_config_fill(struct cluster *c)
     c->rcfg.heartbeat_interval_ms = (uint32_t)c->cfg->heartbeat_ms;
     c->rcfg.lease_reads = c->cfg->lease_reads;
     c->op_timeout_ms = 2ull * c->rcfg.election_timeout_ms_max;
+    c->snap_every = (uint64_t)c->cfg->snapshot_entries;
+    /* Keep a quarter of a snapshot interval of log (at most raft's default)
+     * so a follower slightly behind is still served from the log. */
+    if (c->rcfg.snapshot_trailing_entries > c->snap_every / 4)
+        c->rcfg.snapshot_trailing_entries = c->snap_every / 4;
 }
 
 int cluster_new(struct node *n, const struct cluster_net *net,
@@ -725,6 +734,9 @@ int cluster_new(struct node *n, const struct cluster_net *net,
     buf_init(&c->scratch_reply, 0);
     buf_init(&c->pbuild, 0);
     buf_init(&c->expire_entry, 0);
+    buf_init(&c->snap_building, 0);
+    buf_init(&c->snap_data, 0);
+    buf_init(&c->snap_recv, 0);
     raft_config_fill(c);
     rc = CAIRN_ENOMEM;
     c->decoded = cairn_malloc(sizeof(*c->decoded));
@@ -766,6 +778,8 @@ void cluster_free(struct cluster *c)
             cluster_op_release(op);
         }
     }
+    cluster_storage_close(c);
+    cluster_snap_free(c);
     if (c->tick != NULL)
         io_timer_free(c->tick);
     if (c->flush != NULL)
@@ -808,6 +822,8 @@ void cluster_status_get(const struct cluster *c, struct cluster_status *out)
     const struct raft_member *m = raft_conf_find(&st.conf, c->self_id);
     out->voter = m != NULL && m->role == RAFT_VOTER;
     out->members = st.conf.n_members;
+    out->snapshot_index = c->snap_index;
+    out->snapshots_installed = c->snapshots_installed;
 }
 
 void cluster_shutdown_begin(struct cluster *c, void (*done_cb)(void *ctx),
@@ -832,4 +848,5 @@ void cluster_cron(struct cluster *c)
     cluster_member_cron(c);
     if (cluster_is_leader(c) && !c->stopping)
         cluster_expire_propose(c);
+    cluster_snap_maybe_begin(c);
 }

@@ -65,6 +65,8 @@ struct cluster_status {
     bool voter;          /* self is a voter in the latest configuration */
     bool recovering;     /* memory-mode restart, not yet re-admitted */
     uint32_t members;    /* voters + learners */
+    uint64_t snapshot_index;      /* last snapshot taken or installed */
+    uint64_t snapshots_installed; /* received from a leader */
 };
 void cluster_status_get(const struct cluster *c, struct cluster_status *out);
 

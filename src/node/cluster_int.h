@@ -25,6 +25,8 @@
 #include "raft/raft.h"
 
 struct session;
+struct storage;
+struct kv_snap_writer;
 
 /* Frame types: the first byte of every peer frame, then the group id
  * (u64 LE), then the body. */
@@ -180,6 +182,24 @@ struct cluster {
     int64_t last_ts_proposed;
     uint64_t ops_blocked_sessions; /* sessions paused for too many ops */
 
+    /* Snapshots (cluster_snap.c). */
+    struct kv_snap_writer *snap_w;      /* one being serialized */
+    struct raft_snapshot_meta snap_meta; /* of the one being built */
+    struct buf snap_building;
+    struct buf snap_data;      /* last one handed to raft (kept alive) */
+    struct buf snap_recv;      /* chunks received from a leader */
+    struct raft_snapshot_meta install_meta;
+    uint64_t snap_index;       /* last snapshot's index */
+    uint64_t snap_every;       /* entries applied between snapshots */
+    bool snap_handback;        /* pass the installed one back after the step */
+    bool snap_writing;         /* storage is writing snap_building */
+    struct raft_conf applied_conf; /* configuration as of applied_index */
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
+
+    struct storage *storage;   /* durability fsync; NULL: memory */
+    bool storage_failed;
+
     bool in_step;              /* raft_step is on the stack */
     struct raft_codec_msg *decoded; /* incoming message (large) */
 
@@ -284,12 +304,39 @@ void cluster_forward_resp_recv(struct cluster *c, uint64_t from,
 void cluster_forward_reply(struct cluster *c, struct cluster_op *op);
 void cluster_forward_leader_changed(struct cluster *c);
 
+/* ---- cluster_snap.c ---- */
+void cluster_snap_conf_applied(struct cluster *c, const struct raft_entry *e);
+void cluster_snap_maybe_begin(struct cluster *c);
+void cluster_snap_progress(struct cluster *c);
+void cluster_snap_written(struct cluster *c, int status);
+void cluster_snap_chunk(struct cluster *c,
+                        const struct raft_snapshot_chunk *ch);
+void cluster_snap_install(struct cluster *c,
+                          const struct raft_snapshot_meta *m);
+void cluster_snap_handback(struct cluster *c);
+void cluster_snap_free(struct cluster *c);
+
+/* ---- cluster_storage.c (durability fsync) ---- */
+/* Opens the group's files; the group is created from them in the open
+ * callback (or probed for, if the directory holds nothing). */
+int cluster_storage_start(struct cluster *c);
+/* Queues the durable writes of up (before the next raft_step). */
+void cluster_storage_persist(struct cluster *c, const struct raft_update *up);
+void cluster_storage_snapshot_write(struct cluster *c);
+/* Records the founding configuration of a new group. */
+void cluster_storage_bootstrap(struct cluster *c,
+                               const struct raft_conf *conf);
+void cluster_storage_close(struct cluster *c);
+
 /* ---- cluster_member.c ---- */
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,
                                struct reader *r, bool resp);
 void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack);
 void cluster_member_cron(struct cluster *c);
 int cluster_member_start(struct cluster *c);
+/* Creates the Raft instance: bootstrap (all peers voters) or recovering
+ * (empty configuration). */
+int cluster_member_create(struct cluster *c, bool bootstrap);
 void cluster_member_applied_conf(struct cluster *c);
 int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id);
 bool cluster_member_accepts(const struct cluster *c,

@@ -58,7 +58,7 @@ static bool self_is_voter(const struct cluster *c)
     return m != NULL && m->role == RAFT_VOTER;
 }
 
-static int group_create(struct cluster *c, bool bootstrap)
+int cluster_member_create(struct cluster *c, bool bootstrap)
 {
     struct raft_restore rs;
     memset(&rs, 0, sizeof(rs));
@@ -79,7 +79,10 @@ static int group_create(struct cluster *c, bool bootstrap)
             rs.snapshot.conf.members[i].id = ids[i];
             rs.snapshot.conf.members[i].role = RAFT_VOTER;
         }
+        if (c->storage != NULL)
+            cluster_storage_bootstrap(c, &rs.snapshot.conf);
     }
+    c->applied_conf = rs.snapshot.conf;
     int rc = raft_create(&c->rcfg, &rs, &c->raft);
     if (rc != 0) {
         LOG_WARNING("cluster: cannot create the raft group: %s",
@@ -113,8 +116,10 @@ int cluster_member_start(struct cluster *c)
             return rc;
         }
     }
+    if (c->cfg->durability == CONFIG_DURABILITY_FSYNC)
+        return cluster_storage_start(c); /* the open callback goes on */
     if (c->n_peers == 1)
-        return group_create(c, true);
+        return cluster_member_create(c, true);
     c->starting = true;
     io_timer_start(c->tick, 0); /* the probe runs from the tick */
     return 0;
@@ -139,20 +144,22 @@ static void start_decide(struct cluster *c)
         if (p->id == c->self_id)
             continue;
         if (p->formed_known && p->formed) {
-            (void)group_create(c, false);
+            (void)cluster_member_create(c, false);
             return;
         }
         if (!p->formed_known)
             all_fresh = false;
     }
     if (all_fresh)
-        (void)group_create(c, true);
+        (void)cluster_member_create(c, true);
 }
 
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,
                                struct reader *r, bool resp)
 {
     if (!resp) {
+        if (c->raft == NULL && !c->starting)
+            return; /* still loading its storage: no answer yet */
         send_small(c, from, CLUSTER_FRAME_HELLO_RESP, formed(c) ? 1 : 0);
         return;
     }

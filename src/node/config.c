@@ -113,6 +113,8 @@ const struct config_def config_table[] = {
     {"requirepass", CONFIG_STRING, FIELD(requirepass), 0, 0, "", 0, NULL,
      NULL},
     {"save", CONFIG_SPECIAL, FIELD(save), 0, 0, "", 0, parse_save, NULL},
+    {"snapshot-entries", CONFIG_INT, FIELD(snapshot_entries), 1, INT32_MAX,
+     "100000", CONFIG_IMMUTABLE, NULL, NULL},
     {"timeout", CONFIG_INT, FIELD(timeout_s), 0, INT32_MAX, "0", 0, NULL,
      NULL},
 };

@@ -67,6 +67,7 @@ struct node_config {
     bool lease_reads;       /* leader serves reads on its lease */
     int64_t read_mode;      /* enum config_read_mode */
     bool cluster_redirect;  /* followers answer -MOVED instead of forwarding */
+    int64_t snapshot_entries; /* applied entries between snapshots */
 };
 
 enum config_durability {

@@ -182,6 +182,22 @@ void node_request_shutdown(struct node *n)
         n->shutdown_cb(n->shutdown_ctx);
 }
 
+void node_fatal(struct node *n)
+{
+    n->failed = true;
+    if (n->shutdown_requested)
+        return;
+    n->shutdown_requested = true;
+    LOG_WARNING("Stopping: this node cannot continue safely");
+    if (n->shutdown_cb != NULL)
+        n->shutdown_cb(n->shutdown_ctx);
+}
+
+bool node_failed(const struct node *n)
+{
+    return n->failed;
+}
+
 struct cluster *node_cluster(struct node *n)
 {
     return n->cluster;

@@ -15,6 +15,7 @@
 #ifndef CAIRN_NODE_NODE_H
 #define CAIRN_NODE_NODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,10 @@ int node_new(struct node **out, struct io *io, const struct node_config *cfg);
 struct cluster_net;
 int node_new_net(struct node **out, struct io *io,
                  const struct node_config *cfg, const struct cluster_net *net);
+
+/* True once the node stopped itself because it cannot go on safely
+ * (storage failure); the host exits with status 1. */
+bool node_failed(const struct node *n);
 
 /* The node's replicated group, NULL on a single node. */
 struct cluster *node_cluster(struct node *n);

@@ -108,6 +108,7 @@ struct node {
     void *shutdown_ctx;
     bool shutdown_requested;
     struct cluster *cluster; /* NULL: single node */
+    bool failed;             /* node_fatal: stop, exit status 1 */
 };
 
 /* ---- session.c ---- */
@@ -160,6 +161,9 @@ void node_execute(struct node *n, struct session *s, int argc,
 void node_config_changed(struct node *n);
 /* Asks the host to stop (SHUTDOWN). */
 void node_request_shutdown(struct node *n);
+/* A state that cannot go on (storage failure, a snapshot that does not
+ * load): logs, marks the node failed and asks the host to stop. */
+void node_fatal(struct node *n);
 /* Runs a CMD_READONLY command for s (which may be NULL) with reply to w. */
 void node_execute_read(struct node *n, struct session *s, int db, int argc,
                        const char *const *argv, const size_t *argv_len,

@@ -300,6 +300,8 @@ int main(int argc, char **argv)
         code = 1;
     else
         uv_run(&s.loop, UV_RUN_DEFAULT);
+    if (s.node != NULL && node_failed(s.node))
+        code = 1;
     server_stop(&s);
     LOG_NOTICE("cairn is now ready to exit, bye bye...");
     if (s.log_file != stdout)

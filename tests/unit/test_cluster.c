@@ -93,6 +93,8 @@ static void deliver_all(struct world *w)
     }
 }
 
+static int64_t snapshot_entries = 100000; /* per test */
+
 static const char *PEERS =
     "1@10.0.0.1:7001,2@10.0.0.2:7002,3@10.0.0.3:7003";
 
@@ -108,6 +110,7 @@ static void member_start(struct world *w, uint64_t id, uint64_t seed)
     snprintf(m->cfg.cluster_secret, sizeof(m->cfg.cluster_secret), "s");
     m->cfg.election_timeout_ms = 100;
     m->cfg.heartbeat_ms = 20;
+    m->cfg.snapshot_entries = snapshot_entries;
     m->f = io_fake_new(seed, WALL_START_MS + (int64_t)w->now_ms);
     assert_non_null(m->f);
     if (w->now_ms > 0)
@@ -535,6 +538,46 @@ static void memory_restart_rejoins_without_voting_old_state(void **state)
     world_fini(&w);
 }
 
+static void restarted_node_catches_up_from_a_snapshot(void **state)
+{
+    (void)state;
+    snapshot_entries = 8;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    char cmd[64], want[32];
+    for (int i = 1; i <= 40; i++) {
+        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
+        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
+        run_ms(&w, 5);
+    }
+    member_crash(&w, f);
+    for (int i = 41; i <= 80; i++) {
+        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
+        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
+        run_ms(&w, 5);
+    }
+    assert_true(status(&w, leader).snapshot_index > 40);
+    member_start(&w, f, 700 + f);
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    assert_true(status(&w, f).voter);
+    /* The leader's log no longer starts at 1: the node got a snapshot. */
+    assert_true(status(&w, f).snapshots_installed >= 1);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "MGET n k1 k80\r\n", 3, 2000),
+                        "*3\r\n$2\r\n80\r\n$1\r\n1\r\n$2\r\n80\r\n");
+    world_fini(&w);
+    snapshot_entries = 100000;
+}
+
 static void cluster_commands_in_redis_formats(void **state)
 {
     (void)state;
@@ -571,6 +614,7 @@ int main(void)
         cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
+        cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(cluster_commands_in_redis_formats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
