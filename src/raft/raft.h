@@ -506,8 +506,11 @@ void raft_destroy(struct raft *r);
  *   CAIRN_EFULL       too many pending reads;
  *   CAIRN_EINVAL      a malformed event (unknown type, bad member id);
  *   CAIRN_EPROTO      a malformed message or one for another group/server;
- *   CAIRN_ENOMEM      allocation failed; the state is unchanged by the
- *                     failed part and the step may be retried.
+ *   CAIRN_ENOMEM      allocation failed; the state stays consistent and
+ *                     what failed may be retried (for PROPOSE,
+ *                     up->proposed counts the buffers that made it in;
+ *                     a message whose handling failed is simply dropped,
+ *                     as if lost on the network).
  * Message-level refusals (stale term, log mismatch) are normal protocol
  * replies, not errors. */
 int raft_step(struct raft *r, const struct raft_event *ev,
