@@ -855,6 +855,145 @@ static void crash_at_every_step_never_loses_acknowledged_entries(void **state)
     cairn_log_set_sink(NULL, NULL);
 }
 
+/* Second script: appends 1..30 (one per persist, ids 0..29), a local
+ * snapshot at 20 once 25 are acknowledged, compaction to 15 (id 30), then
+ * a snapshot installed from a leader at 100 with entries 101..103 (id 31)
+ * and appends 104..110 (ids 32..38).  Crashes anywhere must recover one
+ * whole state: never the installed snapshot with the old log, never a
+ * compacted log without its snapshot, never less than acknowledged. */
+struct snap_run {
+    struct env e;
+    uint8_t local[700], remote[900];
+    int snap_status;
+    bool snap_issued, snap_done;
+    uint32_t issued;
+};
+
+static void snap_issue_next(struct snap_run *r)
+{
+    struct env *e = &r->e;
+    struct upd u;
+    upd_init(&u);
+    static struct raft_snapshot_chunk ch;
+    if (r->issued < 30) {
+        if (r->issued - e->done >= 3)
+            return;
+        upd_add(&u, r->issued + 1, 1);
+    } else if (r->issued == 30) {
+        if (!r->snap_done || e->done < 30)
+            return;
+        u.up.compact_index = 15;
+    } else if (r->issued == 31) {
+        memset(&ch, 0, sizeof(ch));
+        ch.meta.last_index = 100;
+        ch.meta.last_term = 5;
+        ch.meta.size = sizeof(r->remote);
+        ch.meta.conf.n_members = 1;
+        ch.meta.conf.members[0].id = 2;
+        ch.meta.conf.members[0].role = RAFT_VOTER;
+        ch.len = sizeof(r->remote);
+        ch.data = r->remote;
+        u.up.snapshot_chunk = &ch;
+        u.up.snapshot_install = &ch.meta;
+        upd_hs(&u, 5, 0, 100);
+        for (uint64_t i = 101; i <= 103; i++)
+            upd_add(&u, i, 5);
+    } else if (r->issued < 39) {
+        upd_add(&u, 104 + (r->issued - 32), 5);
+    } else {
+        return;
+    }
+    assert_int_equal(persist(e, &u, r->issued), 0);
+    r->issued++;
+}
+
+static void snap_check(const struct snap_run *r, int64_t acked)
+{
+    const struct rlog *g = &r->e.got;
+    if (acked >= 31 || g->snap_index == 100) {
+        assert_int_equal(g->snap_index, 100);
+        assert_int_equal(g->snap_term, 5);
+        assert_int_equal(g->snap_len, sizeof(r->remote));
+        assert_int_equal(g->snap_first, r->remote[0]);
+        assert_true(acked < 31 || g->n >= (size_t)(3 + acked - 31));
+        for (size_t i = 0; i < g->n; i++) {
+            assert_int_equal(g->index[i], 101 + i);
+            assert_int_equal(g->terms[i], 5);
+        }
+        return;
+    }
+    if (r->snap_done && r->snap_status == 0)
+        assert_int_equal(g->snap_index, 20);
+    assert_true(g->snap_index == 0 || g->snap_index == 20);
+    if (g->snap_index == 20)
+        assert_int_equal(g->snap_first, r->local[0]);
+    uint64_t last = g->snap_index + g->n;
+    assert_true(last >= (uint64_t)CAIRN_MIN(acked + 1, 30));
+    assert_true(last <= 30);
+    for (size_t i = 0; i < g->n; i++)
+        assert_int_equal(g->index[i], g->snap_index + 1 + i);
+}
+
+static bool snap_crash_run(uint64_t crash_at, uint64_t seed)
+{
+    static struct snap_run r;
+    memset(&r, 0, sizeof(r));
+    for (size_t i = 0; i < sizeof(r.local); i++)
+        r.local[i] = (uint8_t)(i + 1);
+    memset(r.remote, 0x5a, sizeof(r.remote));
+    struct env *e = &r.e;
+    env_init(e, seed);
+    e->cfg.segment_size_max = 700;
+    e->cfg.snapshot_chunk_size = 256;
+    assert_int_equal(env_open(e), 0);
+    struct raft_snapshot_meta m = {.last_index = 20, .last_term = 1,
+                                   .size = sizeof(r.local)};
+    m.conf.n_members = 1;
+    m.conf.members[0].id = 1;
+    m.conf.members[0].role = RAFT_VOTER;
+    uint64_t events = 0;
+    bool crashed = false;
+    r.snap_status = 1;
+    while (!(r.issued == 39 && e->done == 39)) {
+        if (!r.snap_issued && e->done >= 25) {
+            assert_int_equal(storage_snapshot_write(e->s, &m, r.local,
+                                                    &r.snap_status, done_cb), 0);
+            r.snap_issued = true;
+        }
+        r.snap_done = r.snap_status != 1;
+        snap_issue_next(&r);
+        assert_true(sim_world_step(e->w));
+        r.snap_done = r.snap_status != 1;
+        if (++events == crash_at) {
+            crashed = true;
+            break;
+        }
+    }
+    int64_t acked = (int64_t)e->done - 1;
+    if (crashed)
+        env_crash(e);
+    else
+        env_close(e);
+    assert_int_equal(env_open(e), 0);
+    snap_check(&r, acked);
+    env_free(e);
+    return crashed;
+}
+
+static void crash_around_snapshots_recovers_one_whole_state(void **state)
+{
+    (void)state;
+    cairn_log_set_sink(log_sink, NULL);
+    uint64_t seed = test_seed(12);
+    uint64_t k = 1;
+    bool more = true;
+    for (; more; k++)
+        for (uint64_t r = 0; r < 3; r++)
+            more = snap_crash_run(k, seed * 1000003 + k * 3 + r) && more;
+    assert_true(k > 60);
+    cairn_log_set_sink(NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -869,6 +1008,7 @@ int main(void)
         cmocka_unit_test(torn_tail_is_dropped_with_a_warning),
         cmocka_unit_test(fsync_failure_fails_the_storage_for_good),
         cmocka_unit_test(crash_at_every_step_never_loses_acknowledged_entries),
+        cmocka_unit_test(crash_around_snapshots_recovers_one_whole_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
