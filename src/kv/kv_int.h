@@ -25,7 +25,9 @@
  *   - every entry is in exactly one bucket, the one its hash selects in its
  *     table; t[0].used + t[1].used == dbsize;
  *   - an entry has KV_META_TTL iff it is in expires, at index xidx;
- *   - mem_used == the sum of usable sizes of all allocations the kv owns.
+ *   - mem_used == the sum of usable sizes of all allocations the kv owns;
+ *   - with no snapshot running, every entry's KV_META_SNAP bit equals
+ *     kv->snap_mark (snapshot.c).
  */
 #ifndef CAIRN_KV_KV_INT_H
 #define CAIRN_KV_KV_INT_H
