@@ -285,6 +285,10 @@ void cluster_write_flush(struct cluster *c);
 void cluster_apply_entry(struct cluster *c, const struct raft_entry *e);
 void cluster_write_leader_lost(struct cluster *c);
 void cluster_expire_propose(struct cluster *c);
+/* Proposes an address book entry (CLUSTER ADDNODE); 0 or the step's
+ * error. */
+int cluster_propose_peer(struct cluster *c, uint64_t id, const char *host,
+                         uint16_t port);
 
 /* ---- cluster_read.c ---- */
 /* Serves a READONLY-flagged command for s; may reply at once. */
@@ -337,6 +341,9 @@ int cluster_member_start(struct cluster *c);
 /* Creates the Raft instance: bootstrap (all peers voters) or recovering
  * (empty configuration). */
 int cluster_member_create(struct cluster *c, bool bootstrap);
+/* Applies an address book entry: adds or updates the peer (and the net). */
+void cluster_member_peer_add(struct cluster *c, uint64_t id, const char *host,
+                             uint16_t port);
 void cluster_member_applied_conf(struct cluster *c);
 int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id);
 bool cluster_member_accepts(const struct cluster *c,

@@ -24,6 +24,7 @@
  * Membership tasks run on the leader from cron, one raft change at a time
  * (raft: CAIRN_EBUSY while another is uncommitted; retried next tick).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "core/assert.h"
@@ -125,6 +126,33 @@ int cluster_member_start(struct cluster *c)
     return 0;
 }
 
+void cluster_member_peer_add(struct cluster *c, uint64_t id, const char *host,
+                             uint16_t port)
+{
+    struct cluster_peer *p = cluster_peer_find(c, id);
+    if (p != NULL && p->port == port && strcmp(p->host, host) == 0)
+        return;
+    if (p == NULL) {
+        if (c->n_peers == RAFT_MEMBERS_MAX) {
+            LOG_WARNING("cluster: address book full; node %llu not added",
+                        (unsigned long long)id);
+            return;
+        }
+        p = &c->peers[c->n_peers++];
+        memset(p, 0, sizeof(*p));
+        p->id = id;
+        buf_init(&p->fwd_out, 0);
+        buf_init(&p->resp_out, 0);
+    }
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    p->port = port;
+    p->peer_port = (uint16_t)(port + 10000u);
+    LOG_NOTICE("cluster: node %llu is at %s:%u (peer port %u)",
+               (unsigned long long)id, p->host, p->port, p->peer_port);
+    if (id != c->self_id && c->net.peer_set != NULL)
+        (void)c->net.peer_set(c->net.ctx, id, p->host, p->peer_port);
+}
+
 static bool formed(const struct cluster *c)
 {
     if (c->starting || c->raft == NULL)
@@ -214,6 +242,12 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack)
     if (!cluster_is_leader(c))
         return;
     struct cluster_task *t = task_find(c, from);
+    if (t != NULL && t->stage == STAGE_PROMOTE) {
+        /* Already a learner: the ACK may have been lost or come before
+         * the node was ready for it. */
+        send_small(c, from, CLUSTER_FRAME_REJOIN_ACK, -1);
+        return;
+    }
     if (t != NULL && t->stage != STAGE_REMOVE)
         return; /* in progress */
     if (t == NULL)

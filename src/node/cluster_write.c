@@ -8,6 +8,8 @@
  *   count records: u8 kind | u8 db | u32 len | len bytes
  *     kind 1 (command): u32 argc, then per argument u32 len + bytes
  *     kind 2 (expire):  the key; deleted only if expired at the timestamp
+ *     kind 3 (peer):    u64 id | u16 client port | host bytes: an address
+ *                       book entry (CLUSTER ADDNODE), db is 0
  *
  * Invariants:
  *  - apply is a function of the entry bytes alone (timestamp from the
@@ -33,6 +35,7 @@
 #define ENTRY_HEADER 13u
 #define REC_CMD 1u
 #define REC_EXPIRE 2u
+#define REC_PEER 3u
 #define REC_HEADER 6u
 
 void cluster_write_submit(struct cluster *c, struct cluster_op *op)
@@ -212,6 +215,48 @@ static void apply_cmd_record(struct cluster *c, int db, const uint8_t *p,
         cluster_op_finish(c, op);
 }
 
+static void apply_peer(struct cluster *c, const uint8_t *p, size_t len)
+{
+    struct reader r = {.p = p, .len = len};
+    uint64_t id = get_u64(&r);
+    uint32_t port = get_u8(&r);
+    port |= (uint32_t)get_u8(&r) << 8;
+    char host[64];
+    if (r.bad || id == 0 || port == 0 || r.len == 0 || r.len >= sizeof(host)) {
+        LOG_WARNING("cluster: skipped a malformed peer record");
+        return;
+    }
+    memcpy(host, r.p, r.len);
+    host[r.len] = '\0';
+    cluster_member_peer_add(c, id, host, (uint16_t)port);
+}
+
+int cluster_propose_peer(struct cluster *c, uint64_t id, const char *host,
+                         uint16_t port)
+{
+    size_t hlen = strlen(host);
+    struct buf *b = &c->pbuild;
+    buf_clear(b);
+    int rc = buf_reserve(b, ENTRY_HEADER + REC_HEADER + 10 + hlen);
+    if (rc != 0)
+        return rc;
+    (void)put_u8(b, ENTRY_VERSION);
+    (void)put_u64(b, (uint64_t)stamp(c));
+    (void)put_u32(b, 1);
+    (void)put_u8(b, REC_PEER);
+    (void)put_u8(b, 0);
+    (void)put_u32(b, (uint32_t)(10 + hlen));
+    (void)put_u64(b, id);
+    (void)put_u8(b, (uint8_t)(port & 0xff));
+    (void)put_u8(b, (uint8_t)(port >> 8));
+    (void)buf_append(b, host, hlen);
+    struct raft_buf rb = {.data = b->data, .len = (uint32_t)b->len};
+    struct raft_event ev = {.type = RAFT_EV_PROPOSE};
+    ev.propose.bufs = &rb;
+    ev.propose.n = 1;
+    return cluster_step(c, &ev);
+}
+
 void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
 {
     struct reader r = {.p = e->data, .len = e->len};
@@ -238,6 +283,8 @@ void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
             apply_cmd_record(c, db, p, len, ts, op);
         } else if (kind == REC_EXPIRE && db < CAIRN_DB_COUNT) {
             node_apply_expire(c->node, db, (const char *)p, len, ts);
+        } else if (kind == REC_PEER) {
+            apply_peer(c, p, len);
         }
     }
     if (r.bad)

@@ -175,9 +175,30 @@ static void cluster_addnode_cmd(struct cmd_ctx *c)
     uint64_t id;
     if (cl == NULL || !parse_id(c, 2, &id))
         return;
-    if (cluster_peer_find(cl, id) == NULL) {
-        resp_reply_error(c->w, "ERR unknown node: list it in cluster-peers "
-                               "of every node (address book)");
+    if (!cluster_is_leader(cl)) {
+        member_reply(c, CAIRN_ENOTLEADER);
+        return;
+    }
+    if (c->argc >= 4) {
+        struct config_peer p;
+        char spec[128];
+        int n = snprintf(spec, sizeof(spec), "%llu@%.*s",
+                         (unsigned long long)id, (int)c->argv_len[3],
+                         c->argv[3]);
+        const char *why = NULL;
+        if (c->argc > 4 || n >= (int)sizeof(spec) ||
+            config_peers_parse(spec, &p, 1, &why) != 1) {
+            resp_reply_errorf(c->w, "ERR bad address: %s",
+                              why != NULL ? why : "expected host:port");
+            return;
+        }
+        int rc = cluster_propose_peer(cl, id, p.host, p.port);
+        if (rc != 0) {
+            member_reply(c, rc);
+            return;
+        }
+    } else if (cluster_peer_find(cl, id) == NULL) {
+        resp_reply_error(c->w, "ERR unknown node: give its host:port");
         return;
     }
     member_reply(c, cluster_member_change(cl, RAFT_CHANGE_ADD_LEARNER, id));

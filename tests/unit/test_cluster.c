@@ -596,6 +596,17 @@ static void cluster_commands_in_redis_formats(void **state)
     r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
     assert_non_null(strstr(r, "cluster_state:ok"));
     assert_non_null(strstr(r, "cluster_known_nodes:3"));
+    /* Cluster-aware clients: -MOVED with Redis's slot (foo: 12182, the
+     * {hash tag} decides) and the leader's client address. */
+    assert_string_equal(cmd_wait(&w, c, "CONFIG SET cluster-redirect yes\r\n",
+                                 1, 10),
+                        "+OK\r\n");
+    snprintf(want, sizeof(want), "-MOVED 12182 10.0.0.%llu:%llu\r\n",
+             (unsigned long long)leader, (unsigned long long)(7000 + leader));
+    assert_string_equal(cmd_wait(&w, c, "SET foo 1\r\n", 1, 10), want);
+    snprintf(want, sizeof(want), "-MOVED 12182 10.0.0.%llu:%llu\r\n",
+             (unsigned long long)leader, (unsigned long long)(7000 + leader));
+    assert_string_equal(cmd_wait(&w, c, "SET {foo}bar 1\r\n", 1, 10), want);
     struct io_fake_conn *cl = client(&w, leader);
     assert_string_equal(cmd_wait(&w, cl, "SET a 1\r\n", 1, 2000), "+OK\r\n");
     r = cmd_wait(&w, cl, "INFO replication\r\n", 1, 10);
