@@ -5,12 +5,14 @@
  * every wait is a poll of a condition (process exited, PING answered) with a
  * fixed number of rounds of a few milliseconds each.
  */
+#define _GNU_SOURCE /* setns */
 #include "server_proc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +33,10 @@
 
 static pid_t live[LIVE_MAX];
 static bool atexit_done;
+/* Network namespace the next spawned child enters (server_proc_launch). */
+static const char *spawn_netns;
+/* Incarnation counter for launch log names. */
+static int launch_count;
 
 static void live_kill_all(void)
 {
@@ -167,6 +173,12 @@ static pid_t spawn(struct server_proc *s, const char *bin,
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
         _exit(126);
+    if (spawn_netns != NULL) {
+        int nfd = open(spawn_netns, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0)
+            _exit(125);
+        close(nfd);
+    }
     int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd >= 0) {
         dup2(fd, 1);
@@ -303,4 +315,36 @@ long server_proc_rss_kb(const struct server_proc *s)
 long server_proc_peak_rss_kb(const struct server_proc *s)
 {
     return s->pid > 0 ? status_field_kb(s, "VmHWM") : -1;
+}
+
+int server_proc_launch(struct server_proc *s, int port, const char *netns_path,
+                       const char *const *extra_args)
+{
+    memset(s, 0, sizeof(*s));
+    s->kind = SERVER_CAIRN;
+    s->port = port;
+    snprintf(s->log_path, sizeof(s->log_path), "/tmp/cairn-it-%d-%d-%d.log",
+             (int)getpid(), port, ++launch_count);
+    spawn_netns = netns_path;
+    s->pid = spawn(s, server_proc_cairn_path(), extra_args);
+    spawn_netns = NULL;
+    if (s->pid < 0) {
+        s->pid = 0;
+        return -1;
+    }
+    live_add(s->pid);
+    return 0;
+}
+
+int server_proc_kill9(struct server_proc *s)
+{
+    if (s->pid <= 0)
+        return s->exit_status;
+    kill(s->pid, SIGKILL);
+    int status = 0;
+    waitpid(s->pid, &status, 0);
+    live_remove(s->pid);
+    s->pid = 0;
+    s->exit_status = decode_status(status);
+    return s->exit_status;
 }

@@ -64,4 +64,16 @@ long server_proc_peak_rss_kb(const struct server_proc *s);
 /* Sleeps ms milliseconds: only for pacing a bounded poll of a condition. */
 void server_proc_pause_ms(int ms);
 
+/* Starts the cairn daemon on a port the caller chose, with extra_args,
+ * WITHOUT waiting for it to answer (the caller polls readiness, e.g. inside
+ * a network namespace).  netns_path: NULL, or a file such as
+ * /var/run/netns/<name> whose network namespace the child enters before
+ * exec.  The log goes to a fresh /tmp/cairn-it-<pid>-<port>-<n>.log, so a
+ * restarted node keeps its earlier incarnation's log.  Returns 0 or -1. */
+int server_proc_launch(struct server_proc *s, int port, const char *netns_path,
+                       const char *const *extra_args);
+
+/* SIGKILL (kill -9) and reap; no grace period.  Returns the exit status. */
+int server_proc_kill9(struct server_proc *s);
+
 #endif
