@@ -53,6 +53,7 @@
 /* Bytes moved into the loader's carry buffer beyond the known need, so an
  * item whose length fields are split is completed in one or two rounds. */
 #define SNAP_CARRY_STEP 64
+#define SNAP_PREFETCH_AHEAD 8
 #define SNAP_TRAILER_SIZE 5
 #define SNAP_VARINT_LEN_MAX 10
 
@@ -168,6 +169,10 @@ struct kv_snap_writer {
     uint64_t keys_written;
     uint64_t bytes_out;
     int scan_slot; /* the slot kv_scan is walking, for scan_visit */
+    int pf_slot;   /* prefetch cursor (a hint only) */
+    uint64_t pf_mask;
+    uint64_t pf_cursor;
+    int pf_left;
     bool trailer_queued;
     bool finished;
     int err;
@@ -341,6 +346,45 @@ static void scan_visit(void *ctx, const struct kv_entry *ce)
         emit(w, w->scan_slot, e);
 }
 
+static uint64_t rev_bits(uint64_t v)
+{
+    v = ((v >> 1) & UINT64_C(0x5555555555555555)) |
+        ((v & UINT64_C(0x5555555555555555)) << 1);
+    v = ((v >> 2) & UINT64_C(0x3333333333333333)) |
+        ((v & UINT64_C(0x3333333333333333)) << 2);
+    v = ((v >> 4) & UINT64_C(0x0F0F0F0F0F0F0F0F)) |
+        ((v & UINT64_C(0x0F0F0F0F0F0F0F0F)) << 4);
+    return __builtin_bswap64(v);
+}
+
+/* The walk's order jumps across the slot array (reverse-binary cursor), so
+ * nearly every bucket and entry is a cache miss.  Keeps a cursor running
+ * SNAP_PREFETCH_AHEAD buckets ahead and prefetches its chain head: only a
+ * hint, no effect on what is written. */
+static void prefetch_ahead(struct kv_snap_writer *w, int s)
+{
+    const struct kv_db *db = &w->kv->dbs[s];
+    if (db->rehash_idx >= 0 || db->t[0].size == 0)
+        return;
+    uint64_t m = db->t[0].size - 1;
+    if (w->pf_slot != s || w->pf_mask != m || w->pf_left == 0) {
+        w->pf_slot = s;
+        w->pf_mask = m;
+        w->pf_cursor = w->slots[s].cursor;
+        w->pf_left = 0;
+    }
+    while (w->pf_left < SNAP_PREFETCH_AHEAD) {
+        w->pf_cursor = rev_bits(rev_bits(w->pf_cursor | ~m) + 1);
+        w->pf_left++;
+        if (w->pf_cursor == 0)
+            break;
+        const struct kv_entry *e = db->t[0].slots[w->pf_cursor & m];
+        if (e != NULL)
+            __builtin_prefetch(e);
+    }
+    w->pf_left--;
+}
+
 /* Walks the tables until want bytes are queued, the step budget is used or
  * every table is done.  Returns true when every table is done. */
 static bool scan_some(struct kv_snap_writer *w, size_t want, size_t *steps)
@@ -353,6 +397,7 @@ static bool scan_some(struct kv_snap_writer *w, size_t want, size_t *steps)
         if (s == CAIRN_DB_COUNT)
             return true;
         w->scan_slot = s;
+        prefetch_ahead(w, s);
         uint64_t next = kv_scan(w->kv, s, w->slots[s].cursor, scan_visit, w);
         (*steps)++;
         w->slots[s].cursor = next;
