@@ -363,15 +363,22 @@ static int do_install(struct storage *s, const struct raft_snapshot_meta *m)
     return 0;
 }
 
-/* Deletes the longest prefix of closed segments whose entries are all <=
- * upto (clamped to the snapshot, which covers them). */
+/* Deletes the longest prefix of closed segments whose live entries are
+ * all <= upto (clamped to the snapshot, which covers them).  A segment
+ * whose entries were all overridden by a truncation holds none and goes
+ * too: left first in line it would start past the snapshot and read as a
+ * gap.  The first segment kept then starts at or below upto + 1, because
+ * live entries in seq order have increasing indexes. */
 static int do_compact(struct storage *s, uint64_t upto)
 {
     upto = CAIRN_MIN(upto, s->meta.snap_index);
     size_t limit = s->seg_open ? s->n_segs - 1 : s->n_segs;
     size_t k = 0;
-    while (k < limit && s->segs[k].last_index <= upto)
+    while (k < limit && (s->segs[k].last_index <= upto ||
+                         s->segs[k].last_index < s->segs[k].first_index))
         k++;
+    ASSERT(k == s->n_segs || s->segs[k].first_index <= upto + 1 ||
+           s->segs[k].last_index < s->segs[k].first_index);
     if (k == 0)
         return 0;
     for (size_t i = 0; i < k; i++) {
