@@ -1,8 +1,9 @@
 /*
- * storage.c: durable Raft state of one group: persists, group commit, local
- * snapshot writes, compaction, lifetime.  Loading at open is in
- * storage_load.c, the formats in storage_format.c; the design (and the
- * durability argument) in docs/design/storage.md.
+ * storage.c: durable Raft state of one group: persists, group commit,
+ * truncation, installs, compaction, lifetime.  Loading at open is in
+ * storage_load.c, local snapshot writes in storage_snap.c, the formats in
+ * storage_format.c; the design (and the durability argument) in
+ * docs/design/storage.md.
  *
  * Shape: storage_persist() applies an update to a LOGICAL state at once
  * (what the disk will hold once every queued write is durable) and records
@@ -59,7 +60,6 @@ enum phase {
 };
 
 static void batch_run(struct storage *s);
-static void start_batch(struct storage *s);
 
 void storage_config_default(struct storage_config *cfg)
 {
@@ -188,7 +188,7 @@ static int unlink_add_to(struct storage *s, struct storage_batch *b,
     return batch_unlink_add(b, path);
 }
 
-static int unlink_add(struct storage *s, const char *kind, uint64_t n)
+int storage_unlink_add(struct storage *s, const char *kind, uint64_t n)
 {
     return unlink_add_to(s, &s->next, kind, n);
 }
@@ -331,7 +331,7 @@ static int do_install(struct storage *s, const struct raft_snapshot_meta *m)
         return CAIRN_ENOMEM;
     int rc = end_open_seg(s);
     for (size_t i = 0; rc == 0 && i < s->n_segs; i++)
-        rc = unlink_add(s, "seg", s->segs[i].seq);
+        rc = storage_unlink_add(s, "seg", s->segs[i].seq);
     if (rc != 0) {
         storage_blob_unref(b);
         return rc;
@@ -382,7 +382,7 @@ static int do_compact(struct storage *s, uint64_t upto)
     if (k == 0)
         return 0;
     for (size_t i = 0; i < k; i++) {
-        int rc = unlink_add(s, "seg", s->segs[i].seq);
+        int rc = storage_unlink_add(s, "seg", s->segs[i].seq);
         if (rc != 0)
             return rc;
     }
@@ -441,7 +441,7 @@ static int apply_update(struct storage *s, const struct raft_update *up)
     return rc;
 }
 
-static void job_push(struct storage *s, struct storage_job *j)
+void storage_job_push(struct storage *s, struct storage_job *j)
 {
     struct storage_batch *b = &s->next;
     if (b->jobs_tail != NULL)
@@ -453,7 +453,7 @@ static void job_push(struct storage *s, struct storage_job *j)
     s->jobs_queued++;
 }
 
-static int usable(const struct storage *s)
+int storage_usable(const struct storage *s)
 {
     if (s->failed != 0)
         return s->failed;
@@ -467,7 +467,7 @@ static int usable(const struct storage *s)
 int storage_persist(struct storage *s, const struct raft_update *up,
                     void *ctx, storage_persist_cb cb)
 {
-    int rc = usable(s);
+    int rc = storage_usable(s);
     if (rc != 0)
         return rc;
     struct storage_job *j = cairn_calloc(1, sizeof(*j));
@@ -490,9 +490,9 @@ int storage_persist(struct storage *s, const struct raft_update *up,
     j->result.hard_state.vote = s->meta.vote;
     j->result.last_index = s->last_index;
     j->result.last_term = s->last_term;
-    job_push(s, j);
+    storage_job_push(s, j);
     s->stats.persist_calls++;
-    start_batch(s);
+    storage_batch_start(s);
     return 0;
 }
 
@@ -522,7 +522,7 @@ static void batch_free(struct storage_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-static void start_batch(struct storage *s)
+void storage_batch_start(struct storage *s)
 {
     if (s->running || s->closed || s->failed != 0 || batch_empty(&s->next))
         return;
@@ -577,7 +577,7 @@ static struct storage_job *batch_take_jobs(struct storage_batch *b)
 
 /* Fails every queued job, in order, after the storage failed.  cur's
  * buffers are released only once its chain has no io operation left. */
-static void fail_jobs(struct storage *s)
+void storage_jobs_fail(struct storage *s)
 {
     ASSERT(s->failed != 0);
     struct storage_job *cj = batch_take_jobs(&s->cur);
@@ -634,7 +634,7 @@ static void batch_finish(struct storage *s)
     batch_free(&s->cur);
     s->running = false;
     fire_jobs(s, j, 0);
-    start_batch(s);
+    storage_batch_start(s);
 }
 
 static void batch_timer_cb(void *ctx)
@@ -642,7 +642,7 @@ static void batch_timer_cb(void *ctx)
     struct storage *s = ctx;
     s->timer_armed = false;
     if (s->failed != 0)
-        fail_jobs(s);
+        storage_jobs_fail(s);
     else if (s->running)
         batch_finish(s);
     storage_maybe_free(s);
@@ -661,7 +661,7 @@ static void batch_fail(struct storage *s, int status, const char *what)
                            s->cur.units[s->unit_i].seq);
     storage_fail(s, status, "%s of %s failed; the node must stop", what,
                  path);
-    fail_jobs(s);
+    storage_jobs_fail(s);
 }
 
 static void batch_open_cb(void *ctx, struct io_file *f, int status)
@@ -674,7 +674,7 @@ static void batch_open_cb(void *ctx, struct io_file *f, int status)
         io_file_close(f);
     if (s->closed || s->failed != 0) {
         if (s->failed != 0)
-            fail_jobs(s);
+            storage_jobs_fail(s);
         storage_maybe_free(s);
         return;
     }
@@ -722,7 +722,7 @@ static void batch_op_cb(void *ctx, int status, size_t n)
     s->batch_inflight = false;
     if (s->closed || s->failed != 0) {
         if (s->failed != 0)
-            fail_jobs(s);
+            storage_jobs_fail(s);
         storage_maybe_free(s);
         return;
     }
@@ -879,221 +879,6 @@ static void batch_run(struct storage *s)
         if (issued)
             return;
     }
-}
-
-/* ---- local snapshot write ---- */
-
-enum snapw_phase {
-    SW_OPEN = 1,
-    SW_HEADER,
-    SW_DATA,
-    SW_SYNC,
-};
-
-static void snapw_step(struct storage *s);
-
-/* Ends the snapshot write chain with status (reported to its caller). */
-static void snapw_end(struct storage *s, int status)
-{
-    struct storage_snapw *w = &s->snapw;
-    if (w->file != NULL)
-        io_file_close(w->file);
-    w->file = NULL;
-    w->active = false;
-    if (s->closed)
-        return;
-    s->in_cb++;
-    w->cb(w->ctx, status);
-    s->in_cb--;
-}
-
-/* The snapshot file is durable: queue the meta switch behind the persists
- * already queued, so it completes in order with them. */
-static void snapw_commit(struct storage *s)
-{
-    struct storage_snapw *w = &s->snapw;
-    io_file_close(w->file);
-    w->file = NULL;
-    struct storage_job *j = cairn_calloc(1, sizeof(*j));
-    int rc = j == NULL ? CAIRN_ENOMEM : 0;
-    if (rc == 0 && w->meta.last_index <= s->meta.snap_index) {
-        j->status = CAIRN_ESTALE; /* an install overtook it */
-        rc = unlink_add(s, "snap", w->id);
-    } else if (rc == 0) {
-        s->meta.snap_id = w->id;
-        s->meta.snap_index = w->meta.last_index;
-        s->meta.snap_term = w->meta.last_term;
-        s->meta.conf = w->meta.conf;
-        s->next.meta_dirty = true;
-        storage_blob_unref(s->view); /* older than this snapshot */
-        s->view = NULL;
-        s->stats.snapshots_written++;
-    }
-    if (rc != 0) {
-        cairn_free(j);
-        storage_fail(s, rc, "snapshot: cannot queue its commit");
-        snapw_end(s, rc);
-        fail_jobs(s);
-        return;
-    }
-    j->kind = STORAGE_JOB_DONE;
-    j->ctx = w->ctx;
-    j->done_cb = w->cb;
-    w->active = false;
-    job_push(s, j);
-    start_batch(s);
-}
-
-static void snapw_open_cb(void *ctx, struct io_file *f, int status)
-{
-    struct storage *s = ctx;
-    ASSERT(s->io_pending > 0);
-    s->io_pending--;
-    s->snapw.inflight = false;
-    s->snapw.file = f;
-    if (s->closed || s->failed != 0 || status != 0) {
-        if (status != 0 && !s->closed)
-            storage_fail(s, status, "snapshot: cannot create its file");
-        snapw_end(s, s->failed != 0 ? s->failed : CAIRN_ESHUTDOWN);
-        if (!s->closed)
-            fail_jobs(s);
-        storage_maybe_free(s);
-        return;
-    }
-    s->snapw.phase = SW_HEADER;
-    snapw_step(s);
-    storage_maybe_free(s);
-}
-
-static void snapw_op_cb(void *ctx, int status, size_t n)
-{
-    struct storage *s = ctx;
-    struct storage_snapw *w = &s->snapw;
-    ASSERT(s->io_pending > 0);
-    s->io_pending--;
-    w->inflight = false;
-    if (status == 0 && w->phase != SW_SYNC && n != w->op_len)
-        status = CAIRN_EIO;
-    if (!s->closed && s->failed == 0 && status != 0)
-        storage_fail(s, status, "snapshot %" PRIu64 ": %s failed",
-                     w->id, w->phase == SW_SYNC ? "fsync" : "write");
-    if (s->closed || s->failed != 0) {
-        snapw_end(s, s->failed != 0 ? s->failed : CAIRN_ESHUTDOWN);
-        if (!s->closed)
-            fail_jobs(s);
-        storage_maybe_free(s);
-        return;
-    }
-    if (w->phase == SW_HEADER) {
-        w->phase = SW_DATA;
-    } else if (w->phase == SW_DATA) {
-        w->off += n;
-    } else {
-        snapw_commit(s);
-        storage_maybe_free(s);
-        return;
-    }
-    snapw_step(s);
-    storage_maybe_free(s);
-}
-
-static void snapw_step(struct storage *s)
-{
-    struct storage_snapw *w = &s->snapw;
-    int rc;
-    if (w->phase == SW_HEADER) {
-        w->op_len = STORAGE_SNAP_HEADER_SIZE;
-        rc = io_file_write(w->file, 0, w->header, w->op_len, s, snapw_op_cb);
-    } else if (w->off < w->meta.size) {
-        w->op_len = (size_t)CAIRN_MIN(w->meta.size - w->off,
-                                      (uint64_t)s->cfg.snapshot_chunk_size);
-        rc = io_file_write(w->file, STORAGE_SNAP_HEADER_SIZE + w->off,
-                           w->data + w->off, w->op_len, s, snapw_op_cb);
-    } else {
-        w->phase = SW_SYNC;
-        rc = io_file_fsync(w->file, s, snapw_op_cb);
-        if (rc == 0)
-            s->stats.fsyncs++;
-    }
-    if (rc != 0) {
-        storage_fail(s, rc, "snapshot %" PRIu64 ": cannot submit a write",
-                     w->id);
-        snapw_end(s, rc);
-        fail_jobs(s);
-        return;
-    }
-    if (w->phase != SW_SYNC)
-        s->stats.bytes_written += w->op_len;
-    s->io_pending++;
-    w->inflight = true;
-}
-
-int storage_snapshot_write(struct storage *s,
-                           const struct raft_snapshot_meta *meta,
-                           const void *data, void *ctx, storage_done_cb cb)
-{
-    int rc = usable(s);
-    if (rc != 0)
-        return rc;
-    if (s->snapw.active)
-        return CAIRN_EBUSY;
-    if (meta->last_index == 0 || meta->last_term == 0 ||
-        meta->last_index > s->last_index ||
-        meta->last_index <= s->meta.snap_index ||
-        meta->size > STORAGE_SNAPSHOT_SIZE_MAX ||
-        (meta->size > 0 && data == NULL))
-        return CAIRN_EINVAL;
-    struct storage_snapw *w = &s->snapw;
-    memset(w, 0, sizeof(*w));
-    w->meta = *meta;
-    w->data = data;
-    w->id = s->next_snap_id;
-    w->ctx = ctx;
-    w->cb = cb;
-    struct storage_snap_header h = {
-        .group_id = s->group_id, .id = w->id,
-        .last_index = meta->last_index, .last_term = meta->last_term,
-        .size = meta->size,
-        .data_crc = cairn_crc32c(0, data, (size_t)meta->size),
-        .conf = meta->conf};
-    storage_snap_header_encode(&h, w->header);
-    char path[STORAGE_PATH_MAX];
-    rc = storage_path(s, path, sizeof(path), "snap", w->id);
-    ASSERT(rc == 0);
-    rc = io_file_open(s->io, path,
-                      IO_OPEN_WRITE | IO_OPEN_CREATE | IO_OPEN_TRUNCATE, s,
-                      snapw_open_cb);
-    if (rc != 0)
-        return rc;
-    s->next_snap_id++;
-    s->io_pending++;
-    w->active = true;
-    w->inflight = true;
-    w->phase = SW_OPEN;
-    return 0;
-}
-
-/* ---- bootstrap, views, lifetime ---- */
-
-int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
-                      void *ctx, storage_done_cb cb)
-{
-    int rc = usable(s);
-    if (rc != 0)
-        return rc;
-    if (s->meta.snap_index != 0)
-        return CAIRN_EINVAL;
-    struct storage_job *j = cairn_calloc(1, sizeof(*j));
-    if (j == NULL)
-        return CAIRN_ENOMEM;
-    s->meta.conf = *conf;
-    s->next.meta_dirty = true;
-    j->kind = STORAGE_JOB_DONE;
-    j->ctx = ctx;
-    j->done_cb = cb;
-    job_push(s, j);
-    start_batch(s);
-    return 0;
 }
 
 const void *storage_snapshot_bytes(const struct storage *s, size_t *len)

@@ -122,7 +122,7 @@ int storage_seg_scan(const uint8_t *buf, uint64_t len, uint64_t first_index,
                      bool last, storage_scan_fn fn, void *ctx,
                      struct storage_scan *out);
 
-/* ---- struct storage (storage.c, storage_load.c) ---- */
+/* ---- struct storage (storage.c, storage_load.c, storage_snap.c) ---- */
 
 /* A refcounted immutable byte blob: snapshot bytes shared by the host view
  * and a write in flight. */
@@ -273,6 +273,11 @@ void storage_blob_unref(struct storage_blob *b);
 int storage_runs_push(struct storage *s, uint64_t index, uint64_t term);
 int storage_segs_push(struct storage *s, const struct storage_seg *seg);
 void storage_maybe_free(struct storage *s);
+int storage_unlink_add(struct storage *s, const char *kind, uint64_t n);
+void storage_job_push(struct storage *s, struct storage_job *j);
+void storage_batch_start(struct storage *s);
+void storage_jobs_fail(struct storage *s);
+int storage_usable(const struct storage *s);
 
 /* storage_load.c */
 int storage_load_start(struct storage *s);
