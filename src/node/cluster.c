@@ -505,7 +505,8 @@ void cluster_recv(struct cluster *c, uint64_t from, const void *frame,
         break;
     case CLUSTER_FRAME_REJOIN:
     case CLUSTER_FRAME_REJOIN_ACK:
-        cluster_member_rejoin_recv(c, from, type == CLUSTER_FRAME_REJOIN_ACK);
+        cluster_member_rejoin_recv(c, from, &r,
+                                   type == CLUSTER_FRAME_REJOIN_ACK);
         break;
     default:
         LOG_WARNING("cluster: unknown frame type %u from %llu", type,

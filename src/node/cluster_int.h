@@ -139,6 +139,7 @@ struct cluster {
     bool starting;
     bool recovering;          /* memory-mode restart: not re-admitted */
     bool rejoin_acked;        /* leader made us a learner: accept raft */
+    uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
     uint64_t hello_sent_ms;
 
     /* Ops by stage (see cluster_op). */
@@ -166,6 +167,7 @@ struct cluster {
     struct cluster_task {
         uint64_t id;
         uint8_t stage;
+        uint64_t learner_index; /* where it was added as a learner */
     } tasks[RAFT_MEMBERS_MAX];
     size_t n_tasks;
 
@@ -335,7 +337,8 @@ void cluster_storage_close(struct cluster *c);
 /* ---- cluster_member.c ---- */
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,
                                struct reader *r, bool resp);
-void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack);
+void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
+                                struct reader *r, bool ack);
 void cluster_member_cron(struct cluster *c);
 int cluster_member_start(struct cluster *c);
 /* Creates the Raft instance: bootstrap (all peers voters) or recovering

@@ -13,13 +13,18 @@
  * instance has an empty configuration, it drops every Raft message and asks
  * the leader to re-admit it (REJOIN, repeated every cron tick).  The leader
  * removes the old incarnation (if still a member), adds the node as a
- * learner, answers REJOIN_ACK (from then on the node accepts Raft traffic:
- * per-connection order means everything after the ACK is addressed to the
- * learner), and promotes it once it holds everything committed (raft
- * refuses earlier with CAIRN_EAGAIN).  Until its own log makes it a voter a
- * node never answers vote requests (cluster_member_accepts), so an empty
- * restart never votes or acknowledges with state it lost.  With no answer
- * from some peer the node keeps waiting: it never guesses.
+ * learner, answers REJOIN_ACK carrying the index of that learner entry
+ * (from then on the node accepts Raft traffic: per-connection order means
+ * everything after the ACK is addressed to the learner), and promotes it
+ * once it holds everything committed (raft refuses earlier with
+ * CAIRN_EAGAIN).  The node stays RECOVERING until it applies a
+ * configuration after that index making it a voter: replaying the log it
+ * also meets configurations of its old incarnation that list it as a
+ * voter, and those must not count.  A recovering node never answers a
+ * vote request, nor does any node whose own log does not make it a voter
+ * (cluster_member_accepts), so an empty restart never votes or
+ * acknowledges with state it lost.  With no answer from some peer the node
+ * keeps waiting: it never guesses.
  *
  * Membership tasks run on the leader from cron, one raft change at a time
  * (raft: CAIRN_EBUSY while another is uncommitted; retried next tick).
@@ -47,6 +52,13 @@ static void send_small(struct cluster *c, uint64_t to, uint8_t type,
     if (body >= 0)
         (void)put_u8(&c->frame, (uint8_t)body);
     (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
+}
+
+static void send_ack(struct cluster *c, const struct cluster_task *t)
+{
+    cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_ACK);
+    (void)put_u64(&c->frame, t->learner_index);
+    (void)cluster_send_frame(c, t->id, c->frame.data, c->frame.len);
 }
 
 static bool self_is_voter(const struct cluster *c)
@@ -229,13 +241,17 @@ static void task_drop(struct cluster *c, struct cluster_task *t)
     c->tasks[i] = c->tasks[--c->n_tasks];
 }
 
-void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack)
+void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
+                                struct reader *r, bool ack)
 {
     if (ack) {
-        if (c->recovering && !c->rejoin_acked) {
-            LOG_NOTICE("cluster: re-admitted as a learner by %llu; catching "
-                       "up", (unsigned long long)from);
+        uint64_t index = get_u64(r);
+        if (!r->bad && c->recovering && !c->rejoin_acked) {
+            LOG_NOTICE("cluster: re-admitted as a learner by %llu at index "
+                       "%llu; catching up", (unsigned long long)from,
+                       (unsigned long long)index);
             c->rejoin_acked = true;
+            c->rejoin_index = index;
         }
         return;
     }
@@ -245,7 +261,7 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from, bool ack)
     if (t != NULL && t->stage == STAGE_PROMOTE) {
         /* Already a learner: the ACK may have been lost or come before
          * the node was ready for it. */
-        send_small(c, from, CLUSTER_FRAME_REJOIN_ACK, -1);
+        send_ack(c, t);
         return;
     }
     if (t != NULL && t->stage != STAGE_REMOVE)
@@ -261,6 +277,7 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
     struct raft_event ev = {.type = RAFT_EV_MEMBERSHIP};
     ev.change.op = op;
     ev.change.id = id;
+    c->proposed.count = 0;
     return cluster_step(c, &ev);
 }
 
@@ -279,9 +296,15 @@ static bool task_run(struct cluster *c, struct cluster_task *t)
         t->stage = STAGE_ADD;
         return false;
     case STAGE_ADD:
-        if (m == NULL && (rc = change(c, RAFT_CHANGE_ADD_LEARNER, t->id)) != 0)
-            return false;
-        send_small(c, t->id, CLUSTER_FRAME_REJOIN_ACK, -1);
+        if (m == NULL) {
+            if ((rc = change(c, RAFT_CHANGE_ADD_LEARNER, t->id)) != 0)
+                return false;
+            t->learner_index = c->proposed.count > 0 ? c->proposed.first_index
+                                                     : st.last_index + 1;
+        } else {
+            t->learner_index = st.last_index; /* conservative */
+        }
+        send_ack(c, t);
         t->stage = STAGE_PROMOTE;
         return false;
     case STAGE_PROMOTE:
@@ -337,7 +360,11 @@ void cluster_member_cron(struct cluster *c)
 
 void cluster_member_applied_conf(struct cluster *c)
 {
-    if (c->recovering && self_is_voter(c) && c->rejoin_acked) {
+    if (!c->recovering || !c->rejoin_acked ||
+        c->applied_index <= c->rejoin_index)
+        return;
+    const struct raft_member *m = raft_conf_find(&c->applied_conf, c->self_id);
+    if (m != NULL && m->role == RAFT_VOTER) {
         c->recovering = false;
         LOG_NOTICE("cluster: node %llu is a voter again",
                    (unsigned long long)c->self_id);
@@ -359,6 +386,6 @@ bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
     if (c->recovering && !c->rejoin_acked)
         return false;
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
-        return self_is_voter(c);
+        return !c->recovering && self_is_voter(c);
     return true;
 }

@@ -165,6 +165,7 @@ void cluster_snap_install(struct cluster *c, const struct raft_snapshot_meta *m)
     c->install_meta = *m;
     c->snap_handback = true;
     c->snapshots_installed++;
+    cluster_member_applied_conf(c); /* may end recovering */
     LOG_NOTICE("cluster: installed the leader's snapshot at index %llu "
                "(%zu bytes)", (unsigned long long)m->last_index,
                c->snap_recv.len);

@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "kv/kv.h"
 #include "node/cluster.h"
 #include "node/io_fake.h"
@@ -578,6 +579,181 @@ static void restarted_node_catches_up_from_a_snapshot(void **state)
     snapshot_entries = 100000;
 }
 
+/* ---- random faults ---- */
+
+static uint64_t rnd_state;
+
+static uint64_t rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 7;
+    rnd_state ^= rnd_state << 17;
+    return rnd_state;
+}
+
+#define ACKS_MAX 4096
+
+struct rclient {
+    struct io_fake_conn *c;
+    bool waiting;
+    int64_t last_ack; /* strictly increasing per client */
+};
+
+static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
+                         int64_t *acks, size_t *n_acks, size_t *sent)
+{
+    if (!w->m[id].up) {
+        rc->c = NULL;
+        rc->waiting = false;
+        return;
+    }
+    if (rc->c == NULL) {
+        rc->c = client(w, id);
+        rc->last_ack = 0;
+    }
+    if (rc->waiting) {
+        size_t len;
+        const char *o = io_fake_output(rc->c, &len);
+        if (count_replies(o, len) == 0)
+            return;
+        assert_int_equal(count_replies(o, len), 1); /* one reply per INCR */
+        if (o[0] == ':') {
+            int64_t v = atoll(o + 1);
+            assert_true(v > rc->last_ack);
+            rc->last_ack = v;
+            assert_true(*n_acks < ACKS_MAX);
+            acks[(*n_acks)++] = v;
+        } else {
+            assert_true(o[0] == '-'); /* an error, never a hang */
+        }
+        io_fake_output_clear(rc->c);
+        rc->waiting = false;
+    }
+    if (*sent < ACKS_MAX && rnd() % 4 == 0) {
+        io_fake_output_clear(rc->c);
+        assert_int_equal(io_fake_send_str(rc->c, "INCR ctr\r\n"), 0);
+        rc->waiting = true;
+        (*sent)++;
+    }
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void log_to_stderr(void *ctx, enum cairn_log_level level,
+                          const char *msg)
+{
+    (void)ctx;
+    (void)level;
+    fprintf(stderr, "cairn: %s\n", msg);
+}
+
+static void one_random_run(uint64_t seed)
+{
+    rnd_state = seed * 0x9E3779B97F4A7C15ull + 1;
+    if (getenv("CLUSTER_TEST_LOG") != NULL) {
+        cairn_log_set_level(CAIRN_LOG_NOTICE);
+        cairn_log_set_sink(log_to_stderr, NULL);
+    }
+    struct world w;
+    world_init(&w);
+    static int64_t acks[ACKS_MAX];
+    size_t n_acks = 0, sent = 0;
+    struct rclient cl[N + 1];
+    memset(cl, 0, sizeof(cl));
+    uint64_t restart_at[N + 1] = {0};
+    uint64_t heal_at = 0;
+    for (int t = 0; t < 4000; t++) {
+        bool calm = true;
+        for (uint64_t i = 1; i <= N; i++)
+            if (!w.m[i].up || status(&w, i).recovering)
+                calm = false;
+        if (calm && heal_at == 0 && rnd() % 1500 == 0) {
+            uint64_t v = 1 + rnd() % N;
+            member_crash(&w, v);
+            restart_at[v] = w.now_ms + 100 + rnd() % 400;
+        }
+        if (calm && heal_at == 0 && rnd() % 1000 == 0) {
+            uint64_t v = 1 + rnd() % N;
+            for (int i = 1; i <= N; i++)
+                w.cut[v][i] = w.cut[i][v] = true;
+            heal_at = w.now_ms + 50 + rnd() % 400;
+        }
+        if (heal_at != 0 && w.now_ms >= heal_at) {
+            memset(w.cut, 0, sizeof(w.cut));
+            heal_at = 0;
+        }
+        for (uint64_t i = 1; i <= N; i++) {
+            if (!w.m[i].up && restart_at[i] != 0 && w.now_ms >= restart_at[i]) {
+                member_start(&w, i, seed * 10 + i + w.now_ms);
+                restart_at[i] = 0;
+            }
+            rclient_poll(&w, &cl[i], i, acks, &n_acks, &sent);
+        }
+        step(&w);
+    }
+    /* Heal everything and let it settle. */
+    memset(w.cut, 0, sizeof(w.cut));
+    for (uint64_t i = 1; i <= N; i++)
+        if (!w.m[i].up)
+            member_start(&w, i, seed * 10 + i + w.now_ms);
+    for (int t = 0; t < 10000; t++) {
+        bool ok = true;
+        for (uint64_t i = 1; i <= N; i++)
+            if (status(&w, i).recovering || !status(&w, i).voter ||
+                status(&w, i).members != N)
+                ok = false;
+        if (ok)
+            break;
+        step(&w);
+    }
+    uint64_t leader = wait_leader(&w, 5000);
+    struct io_fake_conn *c = client(&w, leader);
+    const char *r = cmd_wait(&w, c, "GET ctr\r\n", 1, 3000);
+    int64_t final = r[0] == '$' && r[1] != '-' ? atoll(strchr(r, '\n') + 1) : 0;
+    /* Every acknowledged INCR is in the final value, each exactly once. */
+    qsort(acks, n_acks, sizeof(acks[0]), cmp_i64);
+    for (size_t i = 1; i < n_acks; i++)
+        assert_true(acks[i] > acks[i - 1]);
+    if (n_acks > 0)
+        assert_true(final >= acks[n_acks - 1]);
+    assert_true(final >= (int64_t)n_acks);
+    assert_true(final <= (int64_t)sent);
+    wait_converged(&w, 3000);
+    for (uint64_t i = 1; i <= N; i++) {
+        struct cluster_status st = status(&w, i);
+        if (!st.voter)
+            fprintf(stderr, "seed %llu node %llu: role %u term %llu leader "
+                    "%llu recovering %d members %u applied %llu\n",
+                    (unsigned long long)seed, (unsigned long long)i, st.role,
+                    (unsigned long long)st.term,
+                    (unsigned long long)st.leader_id, st.recovering,
+                    st.members, (unsigned long long)st.applied_index);
+        assert_true(st.voter);
+    }
+    assert_same_digest(&w);
+    if (getenv("CLUSTER_TEST_DEBUG") != NULL)
+        fprintf(stderr, "seed %llu: sent %zu acked %zu final %lld\n",
+                (unsigned long long)seed, sent, n_acks, (long long)final);
+    world_fini(&w);
+}
+
+static void random_faults_keep_every_acknowledged_write(void **state)
+{
+    (void)state;
+    uint64_t seeds = getenv("CLUSTER_SEEDS") != NULL
+                         ? (uint64_t)atoll(getenv("CLUSTER_SEEDS"))
+                         : 16;
+    uint64_t first = getenv("CLUSTER_SEED") != NULL
+                         ? (uint64_t)atoll(getenv("CLUSTER_SEED"))
+                         : 1;
+    for (uint64_t s = first; s < first + seeds; s++)
+        one_random_run(s);
+}
+
 static void cluster_commands_in_redis_formats(void **state)
 {
     (void)state;
@@ -627,6 +803,7 @@ int main(void)
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(cluster_commands_in_redis_formats),
+        cmocka_unit_test(random_faults_keep_every_acknowledged_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
