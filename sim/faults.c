@@ -177,6 +177,9 @@ static bool fault_node(struct sim_faults *f, enum sim_fault_kind k)
     if (k == SIM_FAULT_CRASH) {
         if (f->crashed >= f->sw.crashed_max)
             return false;
+        if (f->hooks.may_crash != NULL &&
+            !f->hooks.may_crash(f->hooks.ctx, node))
+            return false;
         n->up = false;
         f->crashed++;
         f->hooks.crash(f->hooks.ctx, node);

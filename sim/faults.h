@@ -67,6 +67,8 @@ struct sim_fault_hooks {
     void (*restart)(void *ctx, unsigned node);
     /* Wall-clock step on node's sim_io; may be NULL. */
     void (*wall_step)(void *ctx, unsigned node, int64_t delta_ms);
+    /* May node crash now?  NULL: always. */
+    bool (*may_crash)(void *ctx, unsigned node);
     /* The node's disk; may be NULL (no disk faults then). */
     struct sim_disk *(*disk)(void *ctx, unsigned node);
 };

@@ -141,6 +141,22 @@ static void hook_wall_step(void *ctx, unsigned node, int64_t delta_ms)
         sim_io_wall_step(r->slot[node].sio, delta_ms);
 }
 
+static void servers_get(struct run *r, void **servers)
+{
+    for (unsigned i = 0; i < r->cfg->nodes; i++)
+        servers[i] = r->slot[i].sio != NULL ? r->slot[i].server : NULL;
+}
+
+static bool hook_may_crash(void *ctx, unsigned node)
+{
+    struct run *r = ctx;
+    if (r->ops->may_crash == NULL)
+        return true;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    return r->ops->may_crash(r->ops->ctx, servers, r->cfg->nodes, node);
+}
+
 static struct sim_disk *hook_disk(void *ctx, unsigned node)
 {
     struct run *r = ctx;
@@ -153,8 +169,7 @@ static void check_fire(struct sim_event *ev)
 {
     struct run *r = sim_container_of(ev, struct run, check_ev);
     void *servers[SIM_HOSTS_MAX];
-    for (unsigned i = 0; i < r->cfg->nodes; i++)
-        servers[i] = r->slot[i].sio != NULL ? r->slot[i].server : NULL;
+    servers_get(r, servers);
     if (r->ops->check(r->ops->ctx, servers, r->cfg->nodes, r->invariant,
                       sizeof(r->invariant)) != 0) {
         r->invariant_failed = true;
@@ -177,6 +192,50 @@ static int run_phase(struct run *r, uint64_t until_us)
             return rc;
     }
     return 0;
+}
+
+/* The failing key's operations (at most 80, ending just after the one the
+ * checker could not place), for the failure report. */
+static void dump_key_history(const struct sim_history *h,
+                             const struct lin_report *rep, FILE *f)
+{
+    static const char *const kinds[] = {"GET", "SET", "DEL", "INCR",
+                                        "APPEND", "SETNX", "GETSET"};
+    size_t n = sim_history_len(h), shown = 0;
+    size_t ids[80];
+    for (size_t i = CAIRN_MIN(n, rep->op_index + 8); i-- > 0 && shown < 80;) {
+        struct lin_op op;
+        if (!sim_history_get(h, i, &op))
+            continue;
+        if ((op.key_len != strlen(rep->key) ||
+             memcmp(op.key, rep->key, op.key_len) != 0) &&
+            i + 8 < rep->op_index)
+            continue; /* other keys only right before the failing op */
+        ids[shown++] = i;
+    }
+    fprintf(f, "--- last %zu ops on key \"%s\" (call..return us) ---\n",
+            shown, rep->key);
+    while (shown-- > 0) {
+        struct lin_op op;
+        (void)sim_history_get(h, ids[shown], &op);
+        fprintf(f, "  #%zu c%u %s %.*s %.*s [%llu..", ids[shown], op.client,
+                kinds[op.kind], (int)op.key_len, (const char *)op.key, (int)CAIRN_MIN(op.arg_len, 40),
+                op.arg ? (const char *)op.arg : "",
+                (unsigned long long)op.call_us);
+        if (op.res == LIN_RES_UNKNOWN)
+            fprintf(f, "?] unknown\n");
+        else if (op.res == LIN_RES_BULK)
+            fprintf(f, "%llu] \"%.*s\"\n", (unsigned long long)op.return_us,
+                    (int)CAIRN_MIN(op.res_len, 60),
+                    (const char *)op.res_bytes);
+        else
+            fprintf(f, "%llu] %s %lld\n", (unsigned long long)op.return_us,
+                    op.res == LIN_RES_OK    ? "OK"
+                    : op.res == LIN_RES_NIL ? "nil"
+                    : op.res == LIN_RES_INT ? "int"
+                                            : "err",
+                    (long long)op.res_int);
+    }
 }
 
 /* ---- the run ---- */
@@ -266,7 +325,8 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
         .think_us_max = 10000, .timeout_ms = 500};
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
-                                    hook_wall_step, hook_disk};
+                                    hook_wall_step, hook_may_crash,
+                                    hook_disk};
     struct sim_faults *faults = sim_faults_new(r.w, r.net, cfg->nodes, &sw,
                                                &hooks);
     sim_faults_start(faults);
@@ -296,6 +356,9 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
         rc = run_phase(&r, sim_world_now_us(r.w) + DRAIN_US);
     sim_workload_stats_get(wl, &st);
     out->ops = st.sent;
+    out->other_errors = st.other_errors;
+    out->redirected = st.redirected;
+    memcpy(out->first_error, st.first_error, sizeof(out->first_error));
     out->replied = st.replied;
     out->unknown = sim_history_pending(h);
     if (sim_history_check(h, cfg->check_budget, &out->lin) != 0)
@@ -312,8 +375,11 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     out->events = sim_world_events_fired(r.w);
     out->sim_us = sim_world_now_us(r.w);
     out->crashes = r.crashes;
-    if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure)
+    if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure) {
         sim_report_dump_ring(r.w, stderr);
+        if (out->outcome == SIM_RUN_NOT_LINEARIZABLE)
+            dump_key_history(h, &out->lin, stderr);
+    }
 
     sim_world_cancel(r.w, &r.check_ev);
     sim_faults_free(faults);

@@ -45,6 +45,10 @@ struct sim_server_ops {
      * run stops at once as SIM_RUN_INVARIANT. */
     int (*check)(void *ctx, void *const *servers, unsigned count, char *msg,
                  size_t msg_len);
+    /* Optional: may node crash now (servers as for check)?  A server whose
+     * promise needs a majority up (memory durability) says no past it. */
+    bool (*may_crash)(void *ctx, void *const *servers, unsigned count,
+                      unsigned node);
     /* Fault kinds this server cannot survive by design (e.g. corruption on a
      * single copy); never drawn. */
     bool unsupported[SIM_FAULT_KIND_COUNT];
@@ -91,6 +95,9 @@ struct sim_run_result {
     uint64_t crashes;       /* fault crashes plus fatal restarts */
     char swarm[256];
     char invariant[256];    /* SIM_RUN_INVARIANT: the check's message */
+    uint64_t other_errors;  /* error replies left unknown */
+    uint64_t redirected;
+    char first_error[96];   /* the first of them */
     struct lin_report lin;
 };
 

@@ -243,7 +243,11 @@ static void finish(struct client *c, const struct reply *r)
     case '$': res = r->i == -1 ? LIN_RES_NIL : LIN_RES_BULK; break;
     default: res = LIN_RES_ERR; break;
     }
-    if (res == LIN_RES_ERR && is_redirect(r)) {
+    /* A redirect word says "not applied", unless the server says it may
+     * have been (cairn's "-TRYAGAIN ... may or may not have been
+     * applied"): that outcome is unknown. */
+    if (res == LIN_RES_ERR && is_redirect(r) &&
+        !contains(r->s, r->len, "may or may not")) {
         sim_history_forget(wl->h, c->op_id);
         wl->stats.redirected++;
         follow_redirect(c, r);
@@ -258,6 +262,9 @@ static void finish(struct client *c, const struct reply *r)
         res = LIN_RES_UNKNOWN;
     if (res == LIN_RES_UNKNOWN || !result_fits(c->op_kind, res)) {
         wl->stats.other_errors++; /* left pending: unknown */
+        if (wl->stats.first_error[0] == '\0' && r->type == '-')
+            snprintf(wl->stats.first_error, sizeof(wl->stats.first_error),
+                     "%.*s", (int)CAIRN_MIN(r->len, 95), r->s);
         think(c);
         return;
     }

@@ -12,7 +12,9 @@
  *     "not an integer" or "overflow" counts as the model's error);
  *   - an error that means "not applied here" (MOVED, ASK, TRYAGAIN,
  *     CLUSTERDOWN, LOADING, NOTLEADER, READONLY, BUSY): the operation is
- *     withdrawn and the client moves to another server (MOVED's if given);
+ *     withdrawn and the client moves to another server (MOVED's if given),
+ *     unless its text says "may or may not" (cairn's TRYAGAIN after a lost
+ *     leadership or a forwarding timeout): then the outcome is unknown;
  *   - a timeout, a broken connection, or any other error: unknown; the
  *     client reconnects.  Operations still pending at the end are unknown.
  * Values per key stay under LIN_VALUE_LEN_MAX: clients stop APPENDing to a
@@ -44,6 +46,7 @@ struct sim_workload_stats {
     uint64_t redirected;   /* withdrawn "not applied" errors */
     uint64_t other_errors; /* unexpected errors (recorded as unknown) */
     uint64_t connects_failed;
+    char first_error[96];  /* text of the first unexpected error, if any */
 };
 
 struct sim_workload;

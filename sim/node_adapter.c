@@ -1,0 +1,539 @@
+/*
+ * node_adapter.c: the real node as sim_server_ops, and the cross-node Raft
+ * and replica checks; see node_adapter.h.
+ *
+ * Reads (never writes) the cluster's and the Raft core's private layouts
+ * (node/cluster_int.h, raft/raft_int.h) to look at log entries: the public
+ * status has indexes and terms but not entry bytes.
+ *
+ * Invariants of this file: a struct server exists exactly while the runner
+ * holds its node; the per-index record only ever gains facts (a fact once
+ * recorded is compared, never replaced); the leader table holds one leader
+ * per term.
+ */
+#include "node_adapter.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/assert.h"
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/log.h"
+#include "core/rng.h"
+#include "kv/kv.h"
+#include "net.h"
+#include "node/cluster.h"
+#include "node/cluster_int.h"
+#include "node/config.h"
+#include "node/node.h"
+#include "raft/raft_int.h"
+#include "sim_limits.h"
+#include "world.h"
+
+/* Entries compared before the common last index of two logs. */
+#define LOG_MATCH_WINDOW 16u
+/* Largest index the per-index record covers; beyond it facts are not kept
+ * (a run writes far fewer entries; the check says so if reached). */
+#define RECORD_INDEX_MAX (1u << 22)
+
+struct server {
+    struct sim_node_adapter *a;
+    unsigned slot;
+    struct node *n;
+    sim_fatal_fn fatal;
+    void *fatal_ctx;
+    bool fatal_sent;
+    uint64_t last_term;
+    uint64_t last_commit;
+    uint64_t checked_commit; /* committed entries recorded up to here */
+    uint64_t led_term;       /* last term fully checked as leader */
+    uint64_t digest_applied; /* applied index of the last digest taken */
+};
+
+struct index_rec {
+    uint64_t term;
+    uint64_t hash;   /* of type and bytes */
+    uint64_t digest; /* kv_digest at this applied index */
+    uint64_t commit_term; /* lowest term a node saw it committed in */
+    bool has_entry;
+    bool has_digest;
+};
+
+struct term_leader {
+    uint64_t term; /* 0: empty slot */
+    uint64_t leader;
+};
+
+struct sim_node_adapter {
+    struct sim_node_knobs k;
+    struct index_rec *rec;
+    uint64_t rec_cap;
+    uint64_t max_committed;
+    struct term_leader *tl;
+    size_t tl_cap;
+    size_t tl_used;
+    uint64_t durable_term[SIM_HOSTS_MAX]; /* fsync: term never goes back */
+    struct sim_node_check_stats st;
+};
+
+/* ---- knobs ---- */
+
+void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
+                         struct sim_node_knobs *out)
+{
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, seed ^ 0x6b6e6f6273ull); /* "knobs" */
+    static const unsigned sizes[] = {1, 2, 3, 3, 3, 4, 5, 5, 6, 7};
+    static const uint32_t elections[] = {50, 100, 150, 300};
+    static const uint32_t snaps[] = {8, 64, 1000, 100000};
+    static const unsigned keyspaces[] = {3, 4, 8, 16};
+    memset(out, 0, sizeof(*out));
+    out->nodes = nodes_fixed > 0
+                     ? nodes_fixed
+                     : sizes[cairn_rng_below(&rng, ARRAY_LEN(sizes))];
+    out->clients = (unsigned)cairn_rng_range(&rng, 2, 6);
+    out->keys = keyspaces[cairn_rng_below(&rng, ARRAY_LEN(keyspaces))];
+    out->durability = cairn_rng_chance(&rng, 1, 2) ? CONFIG_DURABILITY_FSYNC
+                                                   : CONFIG_DURABILITY_MEMORY;
+    out->election_timeout_ms =
+        elections[cairn_rng_below(&rng, ARRAY_LEN(elections))];
+    out->heartbeat_ms = out->election_timeout_ms /
+                        (uint32_t)cairn_rng_range(&rng, 3, 10);
+    if (out->heartbeat_ms == 0)
+        out->heartbeat_ms = 1;
+    out->snapshot_entries = snaps[cairn_rng_below(&rng, ARRAY_LEN(snaps))];
+    out->lease_reads = cairn_rng_chance(&rng, 1, 2);
+    out->redirect = cairn_rng_chance(&rng, 1, 4);
+}
+
+void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
+                             size_t len)
+{
+    snprintf(out, len,
+             "nodes=%u clients=%u keys=%u durability=%s election=%ums "
+             "heartbeat=%ums snapshot-entries=%u lease-reads=%s redirect=%s",
+             k->nodes, k->clients, k->keys,
+             k->durability == CONFIG_DURABILITY_FSYNC ? "fsync" : "memory",
+             k->election_timeout_ms, k->heartbeat_ms, k->snapshot_entries,
+             k->lease_reads ? "yes" : "no", k->redirect ? "yes" : "no");
+}
+
+/* ---- the node's log lines ---- */
+
+#define LOG_RING 64
+static char log_ring[LOG_RING][160];
+static unsigned log_next;
+static unsigned log_count;
+
+static void log_sink(void *ctx, enum cairn_log_level level, const char *msg)
+{
+    (void)ctx;
+    snprintf(log_ring[log_next], sizeof(log_ring[0]), "%s %s",
+             cairn_log_level_name(level), msg);
+    log_next = (log_next + 1) % LOG_RING;
+    if (log_count < LOG_RING)
+        log_count++;
+}
+
+void sim_node_log_install(void)
+{
+    cairn_log_set_sink(log_sink, NULL);
+    cairn_log_set_level(CAIRN_LOG_WARNING);
+}
+
+void sim_node_log_clear(void)
+{
+    log_next = 0;
+    log_count = 0;
+}
+
+void sim_node_log_dump(FILE *f)
+{
+    fprintf(f, "--- last %u node log lines (warning and above) ---\n",
+            log_count);
+    for (unsigned i = 0; i < log_count; i++)
+        fprintf(f, "  %s\n",
+                log_ring[(log_next + LOG_RING - log_count + i) % LOG_RING]);
+}
+
+/* ---- start / free ---- */
+
+static void on_node_stop(void *ctx)
+{
+    struct server *s = ctx;
+    /* The node stopped itself (storage failure): crash and restart it. */
+    if (!s->fatal_sent) {
+        s->fatal_sent = true;
+        s->fatal(s->fatal_ctx, CAIRN_EIO);
+    }
+}
+
+static void node_cfg(const struct sim_node_knobs *k, unsigned slot,
+                     uint16_t port, struct node_config *cfg)
+{
+    config_init(cfg);
+    cfg->port = port;
+    cfg->loglevel = CAIRN_LOG_WARNING;
+    cfg->node_id = slot + 1;
+    size_t o = 0;
+    for (unsigned i = 0; i < k->nodes; i++) {
+        char addr[32];
+        sim_net_host_addr(i, addr, sizeof(addr));
+        o += (size_t)snprintf(cfg->cluster_peers + o,
+                              sizeof(cfg->cluster_peers) - o, "%s%u@%s:%u",
+                              i ? "," : "", i + 1, addr, (unsigned)port);
+        ASSERT(o < sizeof(cfg->cluster_peers));
+    }
+    snprintf(cfg->cluster_secret, sizeof(cfg->cluster_secret), "sim");
+    snprintf(cfg->dir, sizeof(cfg->dir), ".");
+    cfg->durability = k->durability;
+    cfg->election_timeout_ms = k->election_timeout_ms;
+    cfg->heartbeat_ms = k->heartbeat_ms;
+    cfg->snapshot_entries = k->snapshot_entries;
+    cfg->lease_reads = k->lease_reads;
+    cfg->cluster_redirect = k->redirect;
+    cfg->read_mode = CONFIG_READ_LINEARIZABLE;
+}
+
+static void *adapter_start(void *ctx, struct io *io, unsigned slot,
+                           uint16_t port, sim_fatal_fn fatal, void *fatal_ctx)
+{
+    struct sim_node_adapter *a = ctx;
+    struct node_config cfg;
+    node_cfg(&a->k, slot, port, &cfg);
+    struct server *s = sim_xcalloc(1, sizeof(*s));
+    s->a = a;
+    s->slot = slot;
+    s->fatal = fatal;
+    s->fatal_ctx = fatal_ctx;
+    if (node_new(&s->n, io, &cfg) != 0 ||
+        node_listen(s->n, "0.0.0.0", port) != 0) {
+        node_free(s->n);
+        cairn_free(s);
+        return NULL;
+    }
+    node_set_shutdown_cb(s->n, on_node_stop, s);
+    return s;
+}
+
+static void adapter_free(void *ctx, void *server)
+{
+    struct server *s = server;
+    (void)ctx;
+    node_free(s->n);
+    cairn_free(s);
+}
+
+/* ---- checker state ---- */
+
+static struct index_rec *rec_at(struct sim_node_adapter *a, uint64_t index)
+{
+    if (index >= RECORD_INDEX_MAX)
+        return NULL;
+    if (index >= a->rec_cap) {
+        uint64_t cap = a->rec_cap ? a->rec_cap : 1024;
+        while (cap <= index)
+            cap *= 2;
+        a->rec = sim_xrealloc(a->rec, cap * sizeof(*a->rec));
+        memset(a->rec + a->rec_cap, 0,
+               (cap - a->rec_cap) * sizeof(*a->rec));
+        a->rec_cap = cap;
+    }
+    return &a->rec[index];
+}
+
+/* Records (term, leader); returns the other leader of term, or 0. */
+static uint64_t leader_note(struct sim_node_adapter *a, uint64_t term,
+                            uint64_t leader)
+{
+    if ((a->tl_used + 1) * 2 > a->tl_cap) {
+        size_t cap = a->tl_cap ? a->tl_cap * 2 : 64;
+        struct term_leader *t = sim_xcalloc(cap, sizeof(*t));
+        for (size_t i = 0; i < a->tl_cap; i++) {
+            if (a->tl[i].term == 0)
+                continue;
+            size_t j = cairn_hash64(&a->tl[i].term, 8, 0) & (cap - 1);
+            while (t[j].term != 0)
+                j = (j + 1) & (cap - 1);
+            t[j] = a->tl[i];
+        }
+        cairn_free(a->tl);
+        a->tl = t;
+        a->tl_cap = cap;
+    }
+    size_t j = cairn_hash64(&term, 8, 0) & (a->tl_cap - 1);
+    while (a->tl[j].term != 0 && a->tl[j].term != term)
+        j = (j + 1) & (a->tl_cap - 1);
+    if (a->tl[j].term == term)
+        return a->tl[j].leader == leader ? 0 : a->tl[j].leader;
+    a->tl[j].term = term;
+    a->tl[j].leader = leader;
+    a->tl_used++;
+    a->st.leaders_seen++;
+    return 0;
+}
+
+static uint64_t entry_hash(const struct raft_entry *e)
+{
+    return cairn_hash64(e->data, e->len, e->type);
+}
+
+static struct raft *node_raft(struct server *s)
+{
+    struct cluster *c = node_cluster(s->n);
+    return c != NULL ? c->raft : NULL;
+}
+
+/* ---- the checks ---- */
+
+#define FAIL(...)                                                             \
+    do {                                                                      \
+        snprintf(msg, msg_len, __VA_ARGS__);                                  \
+        return 1;                                                             \
+    } while (0)
+
+/* Committed entries of s since the last check against the run's record
+ * (state machine safety). */
+static int check_committed(struct sim_node_adapter *a, struct server *s,
+                           const struct raft *r, const struct raft_status *st,
+                           char *msg, size_t msg_len)
+{
+    uint64_t from = CAIRN_MAX(s->checked_commit, r->log.offset) + 1;
+    for (uint64_t i = from; i <= st->commit_index; i++) {
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        struct index_rec *rec = rec_at(a, i);
+        if (e == NULL || rec == NULL)
+            continue;
+        uint64_t h = entry_hash(e);
+        if (!rec->has_entry) {
+            rec->has_entry = true;
+            rec->term = e->term;
+            rec->hash = h;
+            rec->commit_term = st->term;
+            a->st.committed_seen++;
+        } else if (rec->term != e->term || rec->hash != h) {
+            FAIL("state machine safety: node %llu committed index %llu with "
+                 "term %llu, another node committed term %llu (or other "
+                 "bytes) there",
+                 (unsigned long long)st->id, (unsigned long long)i,
+                 (unsigned long long)e->term, (unsigned long long)rec->term);
+        } else if (st->term < rec->commit_term) {
+            rec->commit_term = st->term;
+        }
+    }
+    s->checked_commit = CAIRN_MAX(s->checked_commit, st->commit_index);
+    a->max_committed = CAIRN_MAX(a->max_committed, st->commit_index);
+    return 0;
+}
+
+/* Once per term a node leads: its log holds every entry seen committed in
+ * an earlier term (Leader Completeness). */
+static int check_leader(struct sim_node_adapter *a, struct server *s,
+                        const struct raft *r, const struct raft_status *st,
+                        char *msg, size_t msg_len)
+{
+    uint64_t other = leader_note(a, st->term, st->id);
+    if (other != 0)
+        FAIL("election safety: nodes %llu and %llu both led term %llu",
+             (unsigned long long)other, (unsigned long long)st->id,
+             (unsigned long long)st->term);
+    if (s->led_term == st->term)
+        return 0;
+    s->led_term = st->term;
+    uint64_t top = CAIRN_MIN(a->max_committed, a->rec_cap - 1);
+    for (uint64_t i = r->log.offset + 1; a->rec != NULL && i <= top; i++) {
+        const struct index_rec *rec = &a->rec[i];
+        if (!rec->has_entry || rec->commit_term >= st->term)
+            continue;
+        const struct raft_entry *e = raft_log_get(&r->log, i);
+        if (e == NULL || e->term != rec->term || entry_hash(e) != rec->hash)
+            FAIL("leader completeness: node %llu leads term %llu without the "
+                 "entry committed at index %llu (term %llu)",
+                 (unsigned long long)st->id, (unsigned long long)st->term,
+                 (unsigned long long)i, (unsigned long long)rec->term);
+    }
+    return 0;
+}
+
+/* One node alone: monotonic term and commit, applied <= committed, the
+ * committed record, leadership, and its state digest. */
+static int check_node(struct sim_node_adapter *a, struct server *s,
+                      char *msg, size_t msg_len)
+{
+    const struct raft *r = node_raft(s);
+    if (r == NULL)
+        return 0;
+    struct raft_status st;
+    raft_status_get(r, &st);
+    struct cluster_status cs;
+    cluster_status_get(node_cluster(s->n), &cs);
+    if (st.term < s->last_term || st.term < a->durable_term[s->slot])
+        FAIL("node %llu: term went back from %llu to %llu",
+             (unsigned long long)st.id,
+             (unsigned long long)CAIRN_MAX(s->last_term,
+                                           a->durable_term[s->slot]),
+             (unsigned long long)st.term);
+    s->last_term = st.term;
+    if (a->k.durability == CONFIG_DURABILITY_FSYNC)
+        a->durable_term[s->slot] =
+            CAIRN_MAX(a->durable_term[s->slot], r->hs_durable.term);
+    if (st.commit_index < s->last_commit)
+        FAIL("node %llu: commit index went back from %llu to %llu",
+             (unsigned long long)st.id, (unsigned long long)s->last_commit,
+             (unsigned long long)st.commit_index);
+    s->last_commit = st.commit_index;
+    if (cs.applied_index > st.commit_index)
+        FAIL("node %llu: applied %llu > committed %llu",
+             (unsigned long long)st.id, (unsigned long long)cs.applied_index,
+             (unsigned long long)st.commit_index);
+    if (check_committed(a, s, r, &st, msg, msg_len) != 0)
+        return 1;
+    if (st.role == RAFT_LEADER && check_leader(a, s, r, &st, msg, msg_len))
+        return 1;
+    if (cs.applied_index == s->digest_applied)
+        return 0;
+    s->digest_applied = cs.applied_index;
+    struct index_rec *rec = rec_at(a, cs.applied_index);
+    if (rec == NULL)
+        return 0;
+    uint64_t d = kv_digest(node_kv(s->n));
+    if (!rec->has_digest) {
+        rec->has_digest = true;
+        rec->digest = d;
+    } else if (rec->digest != d) {
+        FAIL("replica state: node %llu at applied index %llu has digest "
+             "%016llx, another node had %016llx there",
+             (unsigned long long)st.id, (unsigned long long)cs.applied_index,
+             (unsigned long long)d, (unsigned long long)rec->digest);
+    } else {
+        a->st.digests_compared++;
+    }
+    return 0;
+}
+
+/* Log Matching on the last LOG_MATCH_WINDOW common indexes of two logs:
+ * below the highest index where their terms agree, everything agrees. */
+static int check_pair(const struct raft *x, const struct raft *y,
+                      uint64_t id_x, uint64_t id_y, char *msg, size_t msg_len)
+{
+    uint64_t hi = CAIRN_MIN(raft_log_last_index(&x->log),
+                            raft_log_last_index(&y->log));
+    uint64_t lo = CAIRN_MAX(x->log.offset, y->log.offset) + 1;
+    if (hi >= LOG_MATCH_WINDOW && hi - LOG_MATCH_WINDOW + 1 > lo)
+        lo = hi - LOG_MATCH_WINDOW + 1;
+    uint64_t at = 0;
+    for (uint64_t i = hi; i >= lo && i > 0; i--) {
+        const struct raft_entry *ex = raft_log_get(&x->log, i);
+        const struct raft_entry *ey = raft_log_get(&y->log, i);
+        if (ex == NULL || ey == NULL)
+            break;
+        if (at == 0 && ex->term != ey->term)
+            continue;
+        if (at == 0)
+            at = i;
+        if (ex->term != ey->term || ex->type != ey->type ||
+            entry_hash(ex) != entry_hash(ey))
+            FAIL("log matching: nodes %llu and %llu agree on the term at "
+                 "index %llu but differ at index %llu (terms %llu, %llu)",
+                 (unsigned long long)id_x, (unsigned long long)id_y,
+                 (unsigned long long)at, (unsigned long long)i,
+                 (unsigned long long)ex->term, (unsigned long long)ey->term);
+    }
+    return 0;
+}
+
+static int adapter_check(void *ctx, void *const *servers, unsigned count,
+                         char *msg, size_t msg_len)
+{
+    struct sim_node_adapter *a = ctx;
+    a->st.checks++;
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        if (s == NULL)
+            continue;
+        if (node_failed(s->n) && !s->fatal_sent) {
+            s->fatal_sent = true;
+            s->fatal(s->fatal_ctx, CAIRN_EIO);
+        }
+        if (check_node(a, s, msg, msg_len) != 0)
+            return 1;
+        const struct raft *ri = node_raft(s);
+        if (ri != NULL)
+            a->st.max_term = CAIRN_MAX(a->st.max_term, ri->term);
+        for (unsigned j = 0; ri != NULL && j < i; j++) {
+            struct server *o = servers[j];
+            const struct raft *rj = o != NULL ? node_raft(o) : NULL;
+            if (rj != NULL &&
+                check_pair(ri, rj, s->slot + 1, o->slot + 1, msg, msg_len))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* Memory durability keeps data only while a majority of the founding
+ * voters stays up with its state: never crash past that. */
+static bool adapter_may_crash(void *ctx, void *const *servers,
+                              unsigned count, unsigned node)
+{
+    struct sim_node_adapter *a = ctx;
+    if (a->k.durability == CONFIG_DURABILITY_FSYNC)
+        return true;
+    unsigned healthy = 0;
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        if (i == node || s == NULL || node_cluster(s->n) == NULL)
+            continue;
+        struct cluster_status cs;
+        cluster_status_get(node_cluster(s->n), &cs);
+        if (!cs.recovering && cs.voter)
+            healthy++;
+    }
+    return healthy >= count / 2 + 1;
+}
+
+/* ---- the adapter ---- */
+
+struct sim_node_adapter *sim_node_adapter_new(const struct sim_node_knobs *k)
+{
+    ASSERT(k->nodes >= 1 && k->nodes <= RAFT_MEMBERS_MAX);
+    struct sim_node_adapter *a = sim_xcalloc(1, sizeof(*a));
+    a->k = *k;
+    return a;
+}
+
+void sim_node_adapter_free(struct sim_node_adapter *a)
+{
+    if (a == NULL)
+        return;
+    cairn_free(a->rec);
+    cairn_free(a->tl);
+    cairn_free(a);
+}
+
+void sim_node_adapter_ops(struct sim_node_adapter *a,
+                          struct sim_server_ops *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->name = "cairn";
+    out->ctx = a;
+    out->start = adapter_start;
+    out->free = adapter_free;
+    out->check = adapter_check;
+    out->may_crash = adapter_may_crash;
+    /* Memory durability never touches the disk.  Corruption: a node that
+     * finds its files corrupt refuses to start until an operator removes
+     * them, and the runner has no wipe-and-rejoin model yet, so the fault
+     * is not drawn (docs/design/sim.md, gaps). */
+    out->unsupported[SIM_FAULT_CORRUPT] = true;
+    if (a->k.durability == CONFIG_DURABILITY_MEMORY)
+        out->unsupported[SIM_FAULT_FSYNC_FAIL] = true;
+}
+
+void sim_node_adapter_stats(const struct sim_node_adapter *a,
+                            struct sim_node_check_stats *out)
+{
+    *out = a->st;
+}
