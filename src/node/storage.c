@@ -47,8 +47,8 @@
 
 enum phase {
     PH_INSTALL_OPEN = 1,
-    PH_INSTALL_HEADER,
     PH_INSTALL_DATA,
+    PH_INSTALL_HEADER,
     PH_INSTALL_SYNC,
     PH_META_WRITE,
     PH_META_SYNC,
@@ -342,12 +342,13 @@ static int do_install(struct storage *s, const struct raft_snapshot_meta *m)
     storage_blob_unref(nb->install); /* an earlier install of this batch */
     nb->install = b;
     nb->install_id = s->next_snap_id++;
+    /* The data CRC is computed chunk by chunk as the file is written, so a
+     * large snapshot never stalls the loop in one call. */
     struct storage_snap_header h = {
         .group_id = s->group_id, .id = nb->install_id,
         .last_index = m->last_index, .last_term = m->last_term,
-        .size = b->len, .data_crc = cairn_crc32c(0, b->data, b->len),
-        .conf = m->conf};
-    storage_snap_header_encode(&h, nb->install_header);
+        .size = b->len, .conf = m->conf};
+    nb->install_hdr = h;
     storage_blob_unref(s->view);
     b->refs++;
     s->view = b;
@@ -685,7 +686,8 @@ static void batch_open_cb(void *ctx, struct io_file *f, int status)
     }
     if (s->step == PH_INSTALL_OPEN) {
         s->step_file = f;
-        s->step = PH_INSTALL_HEADER;
+        s->step = PH_INSTALL_DATA;
+        s->step_crc = 0;
     } else {
         ASSERT(s->step == PH_UNIT_OPEN);
         ASSERT(s->seg_file == NULL);
@@ -699,8 +701,8 @@ static void batch_open_cb(void *ctx, struct io_file *f, int status)
 static void step_done(struct storage *s, size_t n)
 {
     switch (s->step) {
-    case PH_INSTALL_HEADER: s->step = PH_INSTALL_DATA; break;
     case PH_INSTALL_DATA: s->step_off += n; break;
+    case PH_INSTALL_HEADER: s->step = PH_INSTALL_SYNC; break;
     case PH_INSTALL_SYNC:
         io_file_close(s->step_file);
         s->step_file = NULL;
@@ -792,18 +794,22 @@ static int batch_issue(struct storage *s, bool *issued)
     switch (s->step) {
     case PH_INSTALL_OPEN:
         return issue_open(s, "snap", b->install_id);
-    case PH_INSTALL_HEADER:
-        return issue_write(s, s->step_file, 0, b->install_header,
-                           STORAGE_SNAP_HEADER_SIZE);
     case PH_INSTALL_DATA:
         if (s->step_off < b->install->len) {
             size_t len = (size_t)CAIRN_MIN(b->install->len - s->step_off,
                                            (uint64_t)s->cfg.snapshot_chunk_size);
+            const uint8_t *p = b->install->data + s->step_off;
+            s->step_crc = cairn_crc32c(s->step_crc, p, len);
             return issue_write(s, s->step_file,
-                               STORAGE_SNAP_HEADER_SIZE + s->step_off,
-                               b->install->data + s->step_off, len);
+                               STORAGE_SNAP_HEADER_SIZE + s->step_off, p, len);
         }
-        s->step = PH_INSTALL_SYNC;
+        /* The header goes last: its CRC covers all the data. */
+        b->install_hdr.data_crc = s->step_crc;
+        storage_snap_header_encode(&b->install_hdr, b->install_header);
+        s->step = PH_INSTALL_HEADER;
+        return issue_write(s, s->step_file, 0, b->install_header,
+                           STORAGE_SNAP_HEADER_SIZE);
+    case PH_INSTALL_SYNC:
         return issue_fsync(s, s->step_file);
     case PH_META_WRITE:
         if (!b->meta_dirty) {

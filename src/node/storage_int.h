@@ -175,6 +175,7 @@ struct storage_batch {
     /* snapshot install to write before the meta switch (NULL if none) */
     struct storage_blob *install;
     uint64_t install_id;
+    struct storage_snap_header install_hdr; /* data_crc filled when written */
     uint8_t install_header[STORAGE_SNAP_HEADER_SIZE];
     /* files to delete once the batch is durable */
     char **unlinks;
@@ -195,6 +196,7 @@ struct storage_snapw {
     const uint8_t *data;
     uint64_t id;
     uint64_t off; /* bytes of data written */
+    uint32_t crc; /* of those bytes */
     struct io_file *file;
     uint32_t phase;
     bool inflight; /* an io operation of the chain is pending */
@@ -258,6 +260,7 @@ struct storage {
     struct storage_meta cur_meta; /* what cur's meta slot holds */
     uint32_t in_cb;     /* host callbacks running (defers the free) */
     uint64_t step_off;  /* progress inside a step (snapshot chunks) */
+    uint32_t step_crc;  /* CRC of the snapshot bytes written so far */
     struct io_file *step_file;
     size_t jobs_queued; /* in next and cur */
 

@@ -3,8 +3,10 @@
  * founding configuration.
  *
  * A local snapshot is written on its own chain of io operations, beside
- * the persist batches: create snap-<id>, header, data in chunks of
- * cfg.snapshot_chunk_size (one write in flight), fsync, close.  Only then is
+ * the persist batches: create snap-<id>, data in chunks of
+ * cfg.snapshot_chunk_size (one write in flight, the CRC computed chunk by
+ * chunk so a large snapshot never stalls the loop), then the header with
+ * that CRC, fsync, close.  Only then is
  * its meta switch queued as a job behind the persists already queued, so
  * it completes in order with them and the meta slot naming the file is
  * written only after the file is durable.  If an installed snapshot became
@@ -28,8 +30,8 @@
 
 enum snapw_phase {
     SW_OPEN = 1,
-    SW_HEADER,
     SW_DATA,
+    SW_HEADER,
     SW_SYNC,
 };
 
@@ -103,7 +105,7 @@ static void snapw_open_cb(void *ctx, struct io_file *f, int status)
         storage_maybe_free(s);
         return;
     }
-    s->snapw.phase = SW_HEADER;
+    s->snapw.phase = SW_DATA;
     snapw_step(s);
     storage_maybe_free(s);
 }
@@ -127,10 +129,10 @@ static void snapw_op_cb(void *ctx, int status, size_t n)
         storage_maybe_free(s);
         return;
     }
-    if (w->phase == SW_HEADER) {
-        w->phase = SW_DATA;
-    } else if (w->phase == SW_DATA) {
+    if (w->phase == SW_DATA) {
         w->off += n;
+    } else if (w->phase == SW_HEADER) {
+        w->phase = SW_SYNC;
     } else {
         snapw_commit(s);
         storage_maybe_free(s);
@@ -140,24 +142,39 @@ static void snapw_op_cb(void *ctx, int status, size_t n)
     storage_maybe_free(s);
 }
 
+static int snapw_issue(struct storage *s)
+{
+    struct storage_snapw *w = &s->snapw;
+    if (w->phase == SW_DATA && w->off < w->meta.size) {
+        w->op_len = (size_t)CAIRN_MIN(w->meta.size - w->off,
+                                      (uint64_t)s->cfg.snapshot_chunk_size);
+        w->crc = cairn_crc32c(w->crc, w->data + w->off, w->op_len);
+        return io_file_write(w->file, STORAGE_SNAP_HEADER_SIZE + w->off,
+                             w->data + w->off, w->op_len, s, snapw_op_cb);
+    }
+    if (w->phase == SW_DATA) {
+        /* The header goes last: its CRC covers all the data. */
+        struct storage_snap_header h = {
+            .group_id = s->group_id, .id = w->id,
+            .last_index = w->meta.last_index, .last_term = w->meta.last_term,
+            .size = w->meta.size, .data_crc = w->crc, .conf = w->meta.conf};
+        storage_snap_header_encode(&h, w->header);
+        w->phase = SW_HEADER;
+        w->op_len = STORAGE_SNAP_HEADER_SIZE;
+        return io_file_write(w->file, 0, w->header, w->op_len, s,
+                             snapw_op_cb);
+    }
+    ASSERT(w->phase == SW_SYNC);
+    int rc = io_file_fsync(w->file, s, snapw_op_cb);
+    if (rc == 0)
+        s->stats.fsyncs++;
+    return rc;
+}
+
 static void snapw_step(struct storage *s)
 {
     struct storage_snapw *w = &s->snapw;
-    int rc;
-    if (w->phase == SW_HEADER) {
-        w->op_len = STORAGE_SNAP_HEADER_SIZE;
-        rc = io_file_write(w->file, 0, w->header, w->op_len, s, snapw_op_cb);
-    } else if (w->off < w->meta.size) {
-        w->op_len = (size_t)CAIRN_MIN(w->meta.size - w->off,
-                                      (uint64_t)s->cfg.snapshot_chunk_size);
-        rc = io_file_write(w->file, STORAGE_SNAP_HEADER_SIZE + w->off,
-                           w->data + w->off, w->op_len, s, snapw_op_cb);
-    } else {
-        w->phase = SW_SYNC;
-        rc = io_file_fsync(w->file, s, snapw_op_cb);
-        if (rc == 0)
-            s->stats.fsyncs++;
-    }
+    int rc = snapw_issue(s);
     if (rc != 0) {
         storage_fail(s, rc, "snapshot %" PRIu64 ": cannot submit a write",
                      w->id);
@@ -193,13 +210,6 @@ int storage_snapshot_write(struct storage *s,
     w->id = s->next_snap_id;
     w->ctx = ctx;
     w->cb = cb;
-    struct storage_snap_header h = {
-        .group_id = s->group_id, .id = w->id,
-        .last_index = meta->last_index, .last_term = meta->last_term,
-        .size = meta->size,
-        .data_crc = cairn_crc32c(0, data, (size_t)meta->size),
-        .conf = meta->conf};
-    storage_snap_header_encode(&h, w->header);
     char path[STORAGE_PATH_MAX];
     rc = storage_path(s, path, sizeof(path), "snap", w->id);
     ASSERT(rc == 0);
