@@ -97,8 +97,25 @@ void storage_blob_unref(struct storage_blob *b)
     if (b == NULL)
         return;
     ASSERT(b->refs > 0);
-    if (--b->refs == 0)
+    if (--b->refs == 0) {
+        cairn_free(b->base);
         cairn_free(b);
+    }
+}
+
+struct storage_blob *storage_blob_adopt(void *base, const uint8_t *data,
+                                        size_t len)
+{
+    struct storage_blob *b = cairn_malloc(sizeof(*b));
+    if (b == NULL) {
+        cairn_free(base);
+        return NULL;
+    }
+    b->refs = 1;
+    b->len = len;
+    b->data = data;
+    b->base = base;
+    return b;
 }
 
 int storage_runs_push(struct storage *s, uint64_t index, uint64_t term)
@@ -310,15 +327,9 @@ static int do_truncate(struct storage *s, uint64_t from)
 
 static struct storage_blob *blob_from_rx(struct storage *s)
 {
-    struct storage_blob *b = cairn_malloc(sizeof(*b) + s->rx.len + 1);
-    if (b == NULL)
-        return NULL;
-    b->refs = 1;
-    b->len = s->rx.len;
-    if (s->rx.len > 0)
-        memcpy(b->data, s->rx.data, s->rx.len);
-    buf_free(&s->rx);
-    buf_init(&s->rx, 0);
+    struct storage_blob *b = storage_blob_adopt(
+        s->rx.data, (const uint8_t *)s->rx.data, s->rx.len);
+    buf_init(&s->rx, 0); /* the blob owns (or freed) the bytes */
     return b;
 }
 

@@ -125,12 +125,18 @@ int storage_seg_scan(const uint8_t *buf, uint64_t len, uint64_t first_index,
 /* ---- struct storage (storage.c, storage_load.c, storage_snap.c) ---- */
 
 /* A refcounted immutable byte blob: snapshot bytes shared by the host view
- * and a write in flight. */
+ * and a write in flight.  It adopts the buffer the bytes were assembled or
+ * read into (base, freed with the blob), so taking it copies nothing. */
 struct storage_blob {
     uint32_t refs;
     size_t len;
-    uint8_t data[];
+    const uint8_t *data; /* len bytes inside base */
+    void *base;
 };
+
+/* Takes ownership of base (freed on failure too); NULL on no memory. */
+struct storage_blob *storage_blob_adopt(void *base, const uint8_t *data,
+                                        size_t len);
 
 struct storage_seg {
     uint64_t seq;

@@ -315,17 +315,14 @@ static void after_snap(struct storage *s)
         load_corrupt(s, l->path, 0, why);
         return;
     }
-    struct storage_blob *b = cairn_malloc(sizeof(*b) + (size_t)h.size + 1);
+    struct storage_blob *b = storage_blob_adopt(
+        l->data.data, d + STORAGE_SNAP_HEADER_SIZE, (size_t)h.size);
+    buf_init(&l->data, 0); /* the blob owns (or freed) the bytes */
     if (b == NULL) {
         load_io_error(s, CAIRN_ENOMEM, "loading");
         return;
     }
-    b->refs = 1;
-    b->len = (size_t)h.size;
-    memcpy(b->data, d + STORAGE_SNAP_HEADER_SIZE, b->len);
     s->view = b;
-    buf_free(&l->data);
-    buf_init(&l->data, 0);
     l->phase = LD_SEG;
     l->seq = s->meta.first_seg;
     l->data_max = STORAGE_SEGMENT_FILE_MAX;
