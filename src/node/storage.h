@@ -102,14 +102,16 @@ struct storage_stats {
 
 /* ---- open ---- */
 
-/* status 0: rs describes the durable state (entries and snapshot bytes stay
- * valid until storage_restore_release() or storage_close(); raft_create
- * copies what it needs).  A brand-new group gives term 0, no entries and
- * snapshot.last_index 0 with the configuration given to storage_bootstrap()
- * (empty if never bootstrapped): the host then fills in the founding voters
- * and calls storage_bootstrap() so later restarts see them.
- * status < 0: rs and the data are NULL; storage_error() says why (file and
- * offset for CAIRN_ECORRUPT).  The storage must then be closed. */
+/* status 0: rs describes the durable state.  rs and its entries stay valid
+ * until storage_restore_release() or storage_close() (raft_create copies
+ * what it needs); snapshot_data is storage_snapshot_bytes() at that moment
+ * (see there for how long it lives).  A brand-new group gives term 0, no
+ * entries and snapshot.last_index 0 with the configuration given to
+ * storage_bootstrap() (empty if never bootstrapped): the host then fills in
+ * the founding voters and calls storage_bootstrap() so later restarts see
+ * them.  status < 0: rs and the data are NULL; storage_error() says why
+ * (file and byte offset for CAIRN_ECORRUPT, also logged as a warning).  The
+ * storage must then be closed; the daemon should refuse to start. */
 typedef void (*storage_open_cb)(void *ctx, int status,
                                 const struct raft_restore *rs,
                                 const void *snapshot_data,
@@ -123,7 +125,7 @@ int storage_open(struct io *io, const char *dir, uint64_t group_id,
                  const struct storage_config *cfg, void *ctx,
                  storage_open_cb cb, struct storage **out);
 
-/* Frees what the open callback pointed to (entries, snapshot bytes). */
+/* Frees what the open callback's rs pointed to (the entries). */
 void storage_restore_release(struct storage *s);
 
 /* Human-readable reason of the last failure ("" if none); valid until the
@@ -143,6 +145,7 @@ struct storage_persisted {
     uint64_t last_term;
 };
 
+/* p is NULL when status < 0 (the storage failed: stop the node). */
 typedef void (*storage_persist_cb)(void *ctx, int status,
                                    const struct storage_persisted *p);
 typedef void (*storage_done_cb)(void *ctx, int status);
@@ -187,10 +190,13 @@ int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
 
 /* ---- lifetime and introspection ---- */
 
-/* Stops: no callback fires afterwards.  Pending writes may or may not reach
- * the disk (as in a crash).  Memory is released once the io has no
- * operation of ours left that could call back; use storage_abandon() when
- * the io itself died (a simulated crash) and will never call back. */
+/* Stops: no callback fires afterwards (it may be called from inside one of
+ * our callbacks).  Pending writes may or may not reach the disk (as in a
+ * crash).  Memory is released once the io has no operation of ours left
+ * that could call back; until then a snapshot passed to
+ * storage_snapshot_write() must stay valid (io_uv writes from it).  Use
+ * storage_abandon() when the io itself died (a simulated crash) and will
+ * never call back. */
 void storage_close(struct storage *s);
 void storage_abandon(struct storage *s);
 
