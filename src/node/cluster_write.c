@@ -209,7 +209,7 @@ static void apply_cmd_record(struct cluster *c, int db, const uint8_t *p,
         LOG_WARNING("cluster: skipped a malformed command in the log");
         resp_reply_error(&w, "ERR malformed replicated command");
     } else {
-        node_apply_write(c->node, db, argc, c->argv, c->argv_len, ts, &w);
+        node_apply_cmd(c->node, cmd, db, argc, c->argv, c->argv_len, ts, &w);
     }
     if (op != NULL)
         cluster_op_finish(c, op);

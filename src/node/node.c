@@ -264,6 +264,14 @@ static void apply_cmd(struct node *n, const struct command *cmd, int db,
     n->stats.writes_applied++;
 }
 
+void node_apply_cmd(struct node *n, const struct command *cmd, int db,
+                    int argc, const char *const *argv, const size_t *argv_len,
+                    int64_t now_ms, struct resp_writer *w)
+{
+    ASSERT(cmd_arity_ok(cmd, argc));
+    apply_cmd(n, cmd, db, argc, argv, argv_len, now_ms, w);
+}
+
 void node_apply_write(struct node *n, int db, int argc,
                       const char *const *argv, const size_t *argv_len,
                       int64_t now_ms, struct resp_writer *w)

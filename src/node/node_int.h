@@ -161,6 +161,11 @@ void node_execute(struct node *n, struct session *s, int argc,
 void node_config_changed(struct node *n);
 /* Asks the host to stop (SHUTDOWN). */
 void node_request_shutdown(struct node *n);
+/* node_apply_write with the command already looked up (the replicated
+ * apply path validates it first). */
+void node_apply_cmd(struct node *n, const struct command *cmd, int db,
+                    int argc, const char *const *argv, const size_t *argv_len,
+                    int64_t now_ms, struct resp_writer *w);
 /* A state that cannot go on (storage failure, a snapshot that does not
  * load): logs, marks the node failed and asks the host to stop. */
 void node_fatal(struct node *n);
