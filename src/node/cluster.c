@@ -354,16 +354,7 @@ static void on_role_change(struct cluster *c, uint8_t old_role,
         c->lease_ok_ms = 0;
         cluster_forward_leader_changed(c);
     }
-    if (c->leader_id == 0)
-        return;
-    /* Writes that waited for a leader go to it now. */
-    struct cluster_op *op;
-    while ((op = cluster_list_pop(&c->waiting)) != NULL) {
-        if (cluster_is_leader(c))
-            cluster_write_submit(c, op);
-        else
-            cluster_forward_submit(c, op);
-    }
+    cluster_waiting_dispatch(c); /* writes that waited for a leader */
 }
 
 static void handle_update(struct cluster *c, const struct raft_update *up)
@@ -530,10 +521,30 @@ static void sweep(struct cluster *c, struct cluster_list *l, uint64_t now,
     }
 }
 
+/* Writes waiting for a leader go to it once one is known (also after a
+ * forward the net could not take: the link may be back). */
+void cluster_waiting_dispatch(struct cluster *c)
+{
+    if (c->raft == NULL || c->leader_id == 0 ||
+        (c->stopping && cluster_is_leader(c)))
+        return;
+    /* Bounded: each op leaves the list (a failed forward re-queues it at
+     * the next flush, not here). */
+    size_t n = c->waiting.count;
+    for (size_t i = 0; i < n; i++) {
+        struct cluster_op *op = cluster_list_pop(&c->waiting);
+        if (cluster_is_leader(c))
+            cluster_write_submit(c, op);
+        else
+            cluster_forward_submit(c, op);
+    }
+}
+
 static void sweep_all(struct cluster *c)
 {
     uint64_t now = cluster_now(c);
     sweep(c, &c->waiting, now, CLUSTER_ERR_DOWN);
+    cluster_waiting_dispatch(c);
     sweep(c, &c->writes, now, CLUSTER_ERR_TIMEOUT);
     sweep(c, &c->fwds, now, CLUSTER_ERR_TIMEOUT);
     sweep(c, &c->reads, now, "TRYAGAIN the read could not be confirmed in time");
@@ -640,7 +651,9 @@ void cluster_execute(struct cluster *c, struct session *s,
         cluster_op_fail(c, op, "OOM out of memory");
         return;
     }
-    if (leader)
+    if (c->waiting.head != NULL)
+        cluster_list_push(&c->waiting, op); /* behind earlier writes */
+    else if (leader)
         cluster_write_submit(c, op);
     else if (known)
         cluster_forward_submit(c, op);

@@ -61,10 +61,11 @@ void cluster_forward_submit(struct cluster *c, struct cluster_op *op)
     cluster_flush_arm(c);
 }
 
-/* Fails the forwarded ops to peer with req_id >= first (their frame was
- * not accepted by the net). */
-static void fail_unsent(struct cluster *c, struct cluster_peer *p,
-                        uint64_t first)
+/* The net did not take the frame holding the forwarded ops to p with
+ * req_id >= first: they never left, so they wait for a reachable leader
+ * again (retried from the tick, failed at their deadline). */
+static void requeue_unsent(struct cluster *c, struct cluster_peer *p,
+                           uint64_t first)
 {
     struct cluster_op *next;
     for (struct cluster_op *op = c->fwds.head; op != NULL; op = next) {
@@ -74,7 +75,8 @@ static void fail_unsent(struct cluster *c, struct cluster_peer *p,
         cluster_list_remove(&c->fwds, op);
         if (p->fwd_inflight > 0)
             p->fwd_inflight--;
-        cluster_op_fail(c, op, "TRYAGAIN the leader is not reachable");
+        op->kind = OP_WAIT;
+        cluster_list_push(&c->waiting, op);
     }
 }
 
@@ -101,7 +103,7 @@ void cluster_forward_flush(struct cluster *c)
             int rc = send_batch(c, p, CLUSTER_FRAME_FWD, &p->fwd_out,
                                 &p->fwd_out_count);
             if (rc != 0)
-                fail_unsent(c, p, first);
+                requeue_unsent(c, p, first);
         }
         if (p->resp_out_count > 0)
             (void)send_batch(c, p, CLUSTER_FRAME_FWD_RESP, &p->resp_out,

@@ -227,6 +227,7 @@ void cluster_execute(struct cluster *c, struct session *s,
                      const struct command *cmd, int argc,
                      const char *const *argv, const size_t *argv_len);
 int cluster_step(struct cluster *c, struct raft_event *ev);
+void cluster_waiting_dispatch(struct cluster *c);
 void cluster_flush_arm(struct cluster *c);
 int cluster_send_frame(struct cluster *c, uint64_t peer, const void *data,
                        size_t len);
