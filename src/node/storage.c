@@ -347,6 +347,7 @@ static int do_install(struct storage *s, const struct raft_snapshot_meta *m)
         storage_blob_unref(b);
         return rc;
     }
+    s->stats.segments_deleted += s->n_segs;
     s->n_segs = 0;
     s->n_runs = 0;
     struct storage_batch *nb = &s->next;
@@ -410,28 +411,43 @@ static int do_compact(struct storage *s, uint64_t upto)
     return 0;
 }
 
+/* Checks an update's snapshot parts before anything changes: a chunk must
+ * continue (or restart, or resend the tail of) what was received, within
+ * its announced size; an install must match the bytes received and be
+ * newer than the current snapshot.  0 or CAIRN_EINVAL. */
+static int snapshot_check(const struct storage *s, const struct raft_update *up)
+{
+    size_t rx_len = s->rx.len;
+    const struct raft_snapshot_chunk *c = up->snapshot_chunk;
+    if (c != NULL) {
+        if (c->offset > rx_len || c->meta.size > STORAGE_SNAPSHOT_SIZE_MAX ||
+            c->offset + c->len > c->meta.size || (c->len > 0 && c->data == NULL))
+            return CAIRN_EINVAL;
+        rx_len = (size_t)(c->offset + c->len);
+    }
+    const struct raft_snapshot_meta *m = up->snapshot_install;
+    if (m != NULL && (m->size != rx_len || m->last_index <= s->meta.snap_index ||
+                      m->last_term == 0))
+        return CAIRN_EINVAL;
+    return 0;
+}
+
 static int rx_chunk(struct storage *s, const struct raft_snapshot_chunk *c)
 {
-    if (c->offset == 0)
-        buf_clear(&s->rx);
-    if (c->offset > s->rx.len || c->meta.size > STORAGE_SNAPSHOT_SIZE_MAX ||
-        c->offset + c->len > c->meta.size)
-        return CAIRN_EINVAL;
     s->rx.len = (size_t)c->offset; /* a resent chunk replaces the tail */
     return c->len > 0 ? buf_append(&s->rx, c->data, c->len) : 0;
 }
 
-/* Applies up to the logical state; on error after the checks the storage
- * is failed (the logical state may be half-updated). */
+/* Applies up to the logical state.  The checks come first (CAIRN_EINVAL
+ * changes nothing); an error after them fails the storage, since the
+ * logical state may be half-updated. */
 static int apply_update(struct storage *s, const struct raft_update *up)
 {
-    int rc = 0;
+    int rc = snapshot_check(s, up);
+    if (rc != 0)
+        return rc;
     if (up->snapshot_chunk != NULL && (rc = rx_chunk(s, up->snapshot_chunk)))
         return rc;
-    if (up->snapshot_install != NULL &&
-        (up->snapshot_install->size != s->rx.len ||
-         up->snapshot_install->last_index <= s->meta.snap_index))
-        return CAIRN_EINVAL;
     if (up->snapshot_install != NULL &&
         (rc = do_install(s, up->snapshot_install)) != 0)
         return rc;

@@ -549,6 +549,26 @@ static void installed_snapshot_replaces_the_log(void **state)
     ch.offset = 50;
     u.up.snapshot_chunk = &ch;
     assert_int_equal(persist(&e, &u, 32), CAIRN_EINVAL);
+    /* Refused: a chunk past its announced size, an install whose size
+     * differs from the bytes received, an install not newer. */
+    upd_init(&u);
+    struct raft_snapshot_chunk big = ch;
+    big.offset = 0;
+    big.len = 10;
+    big.meta.size = 5;
+    u.up.snapshot_chunk = &big;
+    assert_int_equal(persist(&e, &u, 33), CAIRN_EINVAL);
+    upd_init(&u);
+    big.meta.size = 20;
+    big.meta.last_index = 200;
+    u.up.snapshot_chunk = &big;
+    u.up.snapshot_install = &big.meta;
+    assert_int_equal(persist(&e, &u, 34), CAIRN_EINVAL);
+    big.meta.size = 10;
+    big.meta.last_index = 100;
+    assert_int_equal(persist(&e, &u, 35), CAIRN_EINVAL);
+    run(&e);
+    assert_int_equal(storage_last_index(e.s), 102);
     env_close(&e);
     assert_int_equal(env_open(&e), 0);
     assert_int_equal(e.got.snap_index, 100);
