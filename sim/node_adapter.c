@@ -126,21 +126,32 @@ void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
 static char log_ring[LOG_RING][160];
 static unsigned log_next;
 static unsigned log_count;
+static bool log_echo;
 
 static void log_sink(void *ctx, enum cairn_log_level level, const char *msg)
 {
     (void)ctx;
-    snprintf(log_ring[log_next], sizeof(log_ring[0]), "%s %s",
-             cairn_log_level_name(level), msg);
+    struct sim_world *w = sim_world_active();
+    double t = w != NULL ? (double)sim_world_now_us(w) / 1e6 : 0;
+    unsigned node = w != NULL ? sim_world_firing_node(w) : SIM_NODE_NONE;
+    char who[16] = "-";
+    if (node != SIM_NODE_NONE)
+        snprintf(who, sizeof(who), "n%u", node + 1);
+    if (log_echo)
+        fprintf(stderr, "node-log t=%.6f %s %s %s\n", t, who,
+                cairn_log_level_name(level), msg);
+    snprintf(log_ring[log_next], sizeof(log_ring[0]), "t=%.6f %s %s %s", t,
+             who, cairn_log_level_name(level), msg);
     log_next = (log_next + 1) % LOG_RING;
     if (log_count < LOG_RING)
         log_count++;
 }
 
-void sim_node_log_install(void)
+void sim_node_log_install(bool echo_verbose)
 {
+    log_echo = echo_verbose;
     cairn_log_set_sink(log_sink, NULL);
-    cairn_log_set_level(CAIRN_LOG_WARNING);
+    cairn_log_set_level(echo_verbose ? CAIRN_LOG_VERBOSE : CAIRN_LOG_WARNING);
 }
 
 void sim_node_log_clear(void)
@@ -175,7 +186,7 @@ static void node_cfg(const struct sim_node_knobs *k, unsigned slot,
 {
     config_init(cfg);
     cfg->port = port;
-    cfg->loglevel = CAIRN_LOG_WARNING;
+    cfg->loglevel = log_echo ? CAIRN_LOG_VERBOSE : CAIRN_LOG_WARNING;
     cfg->node_id = slot + 1;
     size_t o = 0;
     for (unsigned i = 0; i < k->nodes; i++) {
@@ -494,6 +505,33 @@ static bool adapter_may_crash(void *ctx, void *const *servers,
     return healthy >= count / 2 + 1;
 }
 
+static void adapter_describe(void *ctx, void *server, char *out, size_t len)
+{
+    struct server *s = server;
+    (void)ctx;
+    struct cluster *c = node_cluster(s->n);
+    if (c == NULL || c->raft == NULL) {
+        snprintf(out, len, "no raft yet (forming or loading)%s",
+                 node_failed(s->n) ? ", failed" : "");
+        return;
+    }
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    struct cluster_status cs;
+    cluster_status_get(c, &cs);
+    snprintf(out, len,
+             "%s term=%llu vote=%llu leader=%llu commit=%llu applied=%llu "
+             "last=%llu/%llu snap=%llu members=%u voter=%d recovering=%d%s",
+             raft_role_name(st.role), (unsigned long long)st.term,
+             (unsigned long long)st.vote, (unsigned long long)st.leader_id,
+             (unsigned long long)st.commit_index,
+             (unsigned long long)cs.applied_index,
+             (unsigned long long)st.last_index,
+             (unsigned long long)st.last_term,
+             (unsigned long long)st.snapshot_index, st.conf.n_members,
+             cs.voter, cs.recovering, node_failed(s->n) ? " failed" : "");
+}
+
 /* ---- the adapter ---- */
 
 struct sim_node_adapter *sim_node_adapter_new(const struct sim_node_knobs *k)
@@ -523,6 +561,7 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
     out->free = adapter_free;
     out->check = adapter_check;
     out->may_crash = adapter_may_crash;
+    out->describe = adapter_describe;
     /* Memory durability never touches the disk.  Corruption: a node that
      * finds its files corrupt refuses to start until an operator removes
      * them, and the runner has no wipe-and-rejoin model yet, so the fault

@@ -83,8 +83,9 @@ void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out);
 
 /* The node's log lines go to a ring (the last few per run), printed on
- * failure; nothing is printed otherwise. */
-void sim_node_log_install(void);
+ * failure; nothing is printed otherwise.  echo_verbose: every line from
+ * verbose up also goes to stderr as it happens (debugging one seed). */
+void sim_node_log_install(bool echo_verbose);
 void sim_node_log_dump(FILE *f);
 void sim_node_log_clear(void);
 

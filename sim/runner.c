@@ -49,6 +49,8 @@ struct run {
     uint64_t crashes;
     bool setup_failed;
     struct sim_event check_ev;
+    struct sim_event faults_ev;
+    struct sim_faults *faults;
     bool invariant_failed;
     char invariant[256];
 };
@@ -178,6 +180,12 @@ static void check_fire(struct sim_event *ev)
     sim_world_schedule_in(r->w, ev, r->cfg->check_interval_us);
 }
 
+static void faults_start_fire(struct sim_event *ev)
+{
+    struct run *r = sim_container_of(ev, struct run, faults_ev);
+    sim_faults_start(r->faults);
+}
+
 /* Runs the world to until_us in slices, so a broken invariant stops the run
  * within 100 ms of simulated time; bounded by EVENTS_MAX_PER_RUN in all. */
 static int run_phase(struct run *r, uint64_t until_us)
@@ -235,6 +243,20 @@ static void dump_key_history(const struct sim_history *h,
                     : op.res == LIN_RES_INT ? "int"
                                             : "err",
                     (long long)op.res_int);
+    }
+}
+
+static void describe_servers(struct run *r, FILE *f)
+{
+    if (r->ops->describe == NULL)
+        return;
+    fprintf(f, "--- servers at the end ---\n");
+    for (unsigned i = 0; i < r->cfg->nodes; i++) {
+        char line[256] = "down";
+        if (r->slot[i].sio != NULL && r->slot[i].server != NULL)
+            r->ops->describe(r->ops->ctx, r->slot[i].server, line,
+                             sizeof(line));
+        fprintf(f, "  node %u: %s\n", i + 1, line);
     }
 }
 
@@ -329,13 +351,20 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
                                     hook_disk};
     struct sim_faults *faults = sim_faults_new(r.w, r.net, cfg->nodes, &sw,
                                                &hooks);
-    sim_faults_start(faults);
+    r.faults = faults;
+    sim_event_init(&r.faults_ev, SIM_EV_FAULT, SIM_NODE_NONE,
+                   faults_start_fire);
+    if (cfg->fault_delay_us > 0)
+        sim_world_schedule_in(r.w, &r.faults_ev, cfg->fault_delay_us);
+    else
+        sim_faults_start(faults);
     sim_workload_start(wl);
 
     sim_event_init(&r.check_ev, SIM_EV_USER, SIM_NODE_NONE, check_fire);
     if (ops->check != NULL)
         sim_world_schedule_in(r.w, &r.check_ev, cfg->check_interval_us);
     int rc = run_phase(&r, cfg->fault_us);
+    sim_world_cancel(r.w, &r.faults_ev);
     sim_faults_quiesce(faults);
     /* Pauses cannot be cut short (their events already moved to the end):
      * liveness is measured once the last one is over. */
@@ -359,6 +388,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     out->other_errors = st.other_errors;
     out->redirected = st.redirected;
     memcpy(out->first_error, st.first_error, sizeof(out->first_error));
+    memcpy(out->last_redirect, st.last_redirect, sizeof(out->last_redirect));
     out->replied = st.replied;
     out->unknown = sim_history_pending(h);
     if (sim_history_check(h, cfg->check_budget, &out->lin) != 0)
@@ -377,6 +407,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     out->crashes = r.crashes;
     if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure) {
         sim_report_dump_ring(r.w, stderr);
+        describe_servers(&r, stderr);
         if (out->outcome == SIM_RUN_NOT_LINEARIZABLE)
             dump_key_history(h, &out->lin, stderr);
     }

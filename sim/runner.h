@@ -45,6 +45,8 @@ struct sim_server_ops {
      * run stops at once as SIM_RUN_INVARIANT. */
     int (*check)(void *ctx, void *const *servers, unsigned count, char *msg,
                  size_t msg_len);
+    /* Optional: one line about a server's state for failure reports. */
+    void (*describe)(void *ctx, void *server, char *out, size_t len);
     /* Optional: may node crash now (servers as for check)?  A server whose
      * promise needs a majority up (memory durability) says no past it. */
     bool (*may_crash)(void *ctx, void *const *servers, unsigned count,
@@ -67,6 +69,7 @@ struct sim_run_config {
     bool no_faults;
     bool dump_on_failure;    /* the trace ring to stderr (default on) */
     uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
+    uint64_t fault_delay_us; /* faults start this long after the start */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);
@@ -98,6 +101,7 @@ struct sim_run_result {
     uint64_t other_errors;  /* error replies left unknown */
     uint64_t redirected;
     char first_error[96];   /* the first of them */
+    char last_redirect[96];
     struct lin_report lin;
 };
 

@@ -250,6 +250,8 @@ static void finish(struct client *c, const struct reply *r)
         !contains(r->s, r->len, "may or may not")) {
         sim_history_forget(wl->h, c->op_id);
         wl->stats.redirected++;
+        snprintf(wl->stats.last_redirect, sizeof(wl->stats.last_redirect),
+                 "%.*s", (int)CAIRN_MIN(r->len, 95), r->s);
         follow_redirect(c, r);
         disconnect(c);
         return;

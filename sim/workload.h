@@ -47,6 +47,7 @@ struct sim_workload_stats {
     uint64_t other_errors; /* unexpected errors (recorded as unknown) */
     uint64_t connects_failed;
     char first_error[96];  /* text of the first unexpected error, if any */
+    char last_redirect[96]; /* text of the last redirect, if any */
 };
 
 struct sim_workload;

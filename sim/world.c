@@ -53,6 +53,9 @@ struct sim_world {
     void *sink_ctx;
 };
 
+/* Only for log tagging (sim_world_active); one thread runs worlds. */
+static struct sim_world *active_world;
+
 static const char *const kind_names[SIM_EV_KIND_COUNT] = {
     [SIM_EV_NONE] = "none",          [SIM_EV_TIMER] = "timer",
     [SIM_EV_NET_SYN] = "net-syn",    [SIM_EV_NET_CONNECT] = "net-connect",
@@ -182,6 +185,8 @@ void sim_world_free(struct sim_world *w)
 {
     if (w == NULL)
         return;
+    if (active_world == w)
+        active_world = NULL;
     ASSERT(w->heap_len == 0);
     cairn_free(w->heap);
     cairn_free(w->ring);
@@ -398,6 +403,16 @@ uint64_t sim_world_node_paused_until(const struct sim_world *w, unsigned node)
     return w->paused_until_us[node];
 }
 
+struct sim_world *sim_world_active(void)
+{
+    return active_world;
+}
+
+unsigned sim_world_firing_node(const struct sim_world *w)
+{
+    return w->firing ? w->cur.node : SIM_NODE_NONE;
+}
+
 bool sim_world_step(struct sim_world *w)
 {
     if (w->heap_len == 0)
@@ -416,6 +431,7 @@ bool sim_world_step(struct sim_world *w)
     w->cur = (struct sim_trace_entry){.at_us = s.at_us, .seq = s.seq,
                                       .kind = ev->kind, .node = ev->node};
     w->firing = true;
+    active_world = w;
     ev->fire(ev);
     w->firing = false;
     w->fired++;

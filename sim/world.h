@@ -155,6 +155,12 @@ bool sim_world_trace_get(const struct sim_world *w, size_t index,
 void sim_world_trace_set_sink(struct sim_world *w, sim_trace_sink_fn sink,
                               void *ctx);
 
+/* The world whose event fired last (NULL before any), and the node the
+ * event now firing is addressed to (SIM_NODE_NONE if none or not firing):
+ * for tagging the nodes' log lines, never for the models. */
+struct sim_world *sim_world_active(void);
+unsigned sim_world_firing_node(const struct sim_world *w);
+
 /* --- the simulator's own allocations --- */
 
 void *sim_xmalloc(size_t size);
