@@ -11,8 +11,9 @@
  *  - memory durability: every update's writes are reported persisted by a
  *    RAFT_EV_PERSISTED stepped right after it, in order (raft.h contract 1).
  *  - every op on a cluster list has a deadline; the tick sweeps list heads
- *    (each list is in deadline order: deadline = creation + op_timeout), so
- *    no client waits longer than op_timeout_ms plus one tick.
+ *    (each list but `waiting` is in deadline order: deadline = creation +
+ *    op_timeout; `waiting` is scanned whole), so no client waits longer
+ *    than op_timeout_ms plus one tick.
  */
 #include <stdio.h>
 #include <string.h>
@@ -533,17 +534,35 @@ void cluster_waiting_dispatch(struct cluster *c)
     size_t n = c->waiting.count;
     for (size_t i = 0; i < n; i++) {
         struct cluster_op *op = cluster_list_pop(&c->waiting);
-        if (cluster_is_leader(c))
+        if (op->kind == OP_READ) {
+            op->has_index = false;
+            cluster_list_push(&c->reads_new, op);
+            cluster_flush_arm(c);
+        } else if (cluster_is_leader(c))
             cluster_write_submit(c, op);
         else
             cluster_forward_submit(c, op);
     }
 }
 
+/* `waiting` also takes ops back (a retried read, an unsent forward), so
+ * it is not in deadline order: scan it whole (bounded by its length). */
+static void sweep_waiting(struct cluster *c, uint64_t now)
+{
+    struct cluster_op *next;
+    for (struct cluster_op *op = c->waiting.head; op != NULL; op = next) {
+        next = op->next;
+        if (op->deadline_ms > now)
+            continue;
+        cluster_list_remove(&c->waiting, op);
+        cluster_op_fail(c, op, CLUSTER_ERR_DOWN);
+    }
+}
+
 static void sweep_all(struct cluster *c)
 {
     uint64_t now = cluster_now(c);
-    sweep(c, &c->waiting, now, CLUSTER_ERR_DOWN);
+    sweep_waiting(c, now);
     cluster_waiting_dispatch(c);
     sweep(c, &c->writes, now, CLUSTER_ERR_TIMEOUT);
     sweep(c, &c->fwds, now, CLUSTER_ERR_TIMEOUT);

@@ -54,10 +54,6 @@ void cluster_read_submit(struct cluster *c, struct session *s, int argc,
         node_execute_read(c->node, s, s->db, argc, argv, argv_len, &s->w);
         return;
     }
-    if (c->raft == NULL || c->leader_id == 0) {
-        resp_reply_error(&s->w, CLUSTER_ERR_DOWN);
-        return;
-    }
     struct cluster_op *op = cluster_op_new(c, s, OP_READ);
     if (op == NULL || cluster_op_set_cmd(op, argc, argv, argv_len) != 0) {
         if (op == NULL) {
@@ -65,6 +61,10 @@ void cluster_read_submit(struct cluster *c, struct session *s, int argc,
             return;
         }
         cluster_op_fail(c, op, "OOM out of memory");
+        return;
+    }
+    if (c->raft == NULL || c->leader_id == 0) {
+        cluster_list_push(&c->waiting, op); /* until a leader is known */
         return;
     }
     cluster_list_push(&c->reads_new, op);
@@ -106,7 +106,14 @@ void cluster_read_answer(struct cluster *c, const struct raft_read_state *rs)
             continue;
         }
         cluster_list_remove(&c->reads, op);
-        cluster_op_fail(c, op, rs->status == CAIRN_ENOTLEADER && c->leader_id == 0
+        if (cluster_now(c) < op->deadline_ms &&
+            rs->status != CAIRN_ESHUTDOWN) {
+            /* Reads are safe to retry: ask again once a leader answers
+             * (from the tick), until the op's deadline. */
+            cluster_list_push(&c->waiting, op);
+            continue;
+        }
+        cluster_op_fail(c, op, c->leader_id == 0
                                    ? CLUSTER_ERR_DOWN
                                    : "TRYAGAIN the read could not be "
                                      "confirmed by the leader");

@@ -596,8 +596,13 @@ static uint64_t rnd(void)
 struct rclient {
     struct io_fake_conn *c;
     bool waiting;
+    bool reading;     /* the outstanding command is a GET */
+    int64_t floor;    /* highest INCR acknowledged anywhere when it was sent */
     int64_t last_ack; /* strictly increasing per client */
 };
+
+static int64_t max_ack; /* highest INCR value acknowledged so far */
+static size_t reads_checked;
 
 static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
                          int64_t *acks, size_t *n_acks, size_t *sent)
@@ -616,11 +621,23 @@ static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
         const char *o = io_fake_output(rc->c, &len);
         if (count_replies(o, len) == 0)
             return;
-        assert_int_equal(count_replies(o, len), 1); /* one reply per INCR */
-        if (o[0] == ':') {
+        assert_int_equal(count_replies(o, len), 1); /* one reply each */
+        if (rc->reading) {
+            /* Linearizable read: it began after `floor` was acknowledged,
+             * so it sees at least that. */
+            if (o[0] == '$') {
+                int64_t v = o[1] == '-' ? 0 : atoll(strchr(o, '\n') + 1);
+                assert_true(v >= rc->floor);
+                reads_checked++;
+            } else {
+                assert_true(o[0] == '-');
+            }
+        } else if (o[0] == ':') {
             int64_t v = atoll(o + 1);
             assert_true(v > rc->last_ack);
             rc->last_ack = v;
+            if (v > max_ack)
+                max_ack = v;
             assert_true(*n_acks < ACKS_MAX);
             acks[(*n_acks)++] = v;
         } else {
@@ -631,9 +648,15 @@ static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
     }
     if (*sent < ACKS_MAX && rnd() % 4 == 0) {
         io_fake_output_clear(rc->c);
-        assert_int_equal(io_fake_send_str(rc->c, "INCR ctr\r\n"), 0);
+        rc->reading = rnd() % 3 == 0;
+        rc->floor = max_ack;
+        assert_int_equal(io_fake_send_str(rc->c, rc->reading
+                                                     ? "GET ctr\r\n"
+                                                     : "INCR ctr\r\n"),
+                         0);
         rc->waiting = true;
-        (*sent)++;
+        if (!rc->reading)
+            (*sent)++;
     }
 }
 
@@ -654,6 +677,8 @@ static void log_to_stderr(void *ctx, enum cairn_log_level level,
 static void one_random_run(uint64_t seed)
 {
     rnd_state = seed * 0x9E3779B97F4A7C15ull + 1;
+    max_ack = 0;
+    reads_checked = 0;
     if (getenv("CLUSTER_TEST_LOG") != NULL) {
         cairn_log_set_level(CAIRN_LOG_NOTICE);
         cairn_log_set_sink(log_to_stderr, NULL);
@@ -736,8 +761,9 @@ static void one_random_run(uint64_t seed)
     }
     assert_same_digest(&w);
     if (getenv("CLUSTER_TEST_DEBUG") != NULL)
-        fprintf(stderr, "seed %llu: sent %zu acked %zu final %lld\n",
-                (unsigned long long)seed, sent, n_acks, (long long)final);
+        fprintf(stderr, "seed %llu: sent %zu acked %zu final %lld reads %zu\n",
+                (unsigned long long)seed, sent, n_acks, (long long)final,
+                reads_checked);
     world_fini(&w);
 }
 
