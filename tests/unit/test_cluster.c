@@ -593,10 +593,13 @@ static uint64_t rnd(void)
 
 #define ACKS_MAX 4096
 
+#define PIPE_MAX 4
+
 struct rclient {
     struct io_fake_conn *c;
     bool waiting;
-    bool reading;     /* the outstanding command is a GET */
+    size_t n_pipe;            /* commands in the outstanding pipeline */
+    bool pipe_read[PIPE_MAX]; /* GET (else INCR) */
     int64_t floor;    /* highest INCR acknowledged anywhere when it was sent */
     int64_t last_ack; /* strictly increasing per client */
 };
@@ -604,6 +607,32 @@ struct rclient {
 static int64_t max_ack; /* highest INCR value acknowledged so far */
 static size_t reads_checked;
 
+/* Parses the reply at o[*off]: returns its type byte and the integer of
+ * ':' or the bulk's value (0 for a nil bulk); advances *off. */
+static char next_reply(const char *o, size_t *off, int64_t *val)
+{
+    const char *p = o + *off;
+    const char *eol = strchr(p, '\n');
+    assert_non_null(eol);
+    char type = p[0];
+    *val = 0;
+    size_t next = (size_t)(eol - o) + 1;
+    if (type == ':')
+        *val = atoll(p + 1);
+    if (type == '$' && p[1] != '-') {
+        long bl = atol(p + 1);
+        *val = atoll(eol + 1);
+        next += (size_t)bl + 2;
+    }
+    *off = next;
+    return type;
+}
+
+/* A client keeps one pipeline of 1..PIPE_MAX commands (INCR or GET ctr) in
+ * flight and checks, in command order: every acknowledged INCR is above
+ * every value seen before it (in this pipeline, or acknowledged anywhere
+ * when the pipeline was sent); every GET sees at least that.  So a read
+ * sees its own pipeline's earlier writes and never a later one's effect. */
 static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
                          int64_t *acks, size_t *n_acks, size_t *sent)
 {
@@ -619,44 +648,49 @@ static void rclient_poll(struct world *w, struct rclient *rc, uint64_t id,
     if (rc->waiting) {
         size_t len;
         const char *o = io_fake_output(rc->c, &len);
-        if (count_replies(o, len) == 0)
+        size_t got = count_replies(o, len);
+        if (got < rc->n_pipe)
             return;
-        assert_int_equal(count_replies(o, len), 1); /* one reply each */
-        if (rc->reading) {
-            /* Linearizable read: it began after `floor` was acknowledged,
-             * so it sees at least that. */
-            if (o[0] == '$') {
-                int64_t v = o[1] == '-' ? 0 : atoll(strchr(o, '\n') + 1);
-                assert_true(v >= rc->floor);
+        assert_int_equal(got, rc->n_pipe); /* one reply each, no more */
+        int64_t seen = rc->floor > rc->last_ack ? rc->floor : rc->last_ack;
+        size_t off = 0;
+        for (size_t i = 0; i < rc->n_pipe; i++) {
+            int64_t v;
+            char type = next_reply(o, &off, &v);
+            if (type == '-')
+                continue; /* unknown outcome */
+            if (rc->pipe_read[i]) {
+                assert_int_equal(type, '$');
+                assert_true(v >= seen);
+                seen = v;
                 reads_checked++;
-            } else {
-                assert_true(o[0] == '-');
+                continue;
             }
-        } else if (o[0] == ':') {
-            int64_t v = atoll(o + 1);
-            assert_true(v > rc->last_ack);
+            assert_int_equal(type, ':');
+            assert_true(v > seen);
+            seen = v;
             rc->last_ack = v;
             if (v > max_ack)
                 max_ack = v;
             assert_true(*n_acks < ACKS_MAX);
             acks[(*n_acks)++] = v;
-        } else {
-            assert_true(o[0] == '-'); /* an error, never a hang */
         }
         io_fake_output_clear(rc->c);
         rc->waiting = false;
     }
-    if (*sent < ACKS_MAX && rnd() % 4 == 0) {
+    if (*sent + PIPE_MAX < ACKS_MAX && rnd() % 4 == 0) {
         io_fake_output_clear(rc->c);
-        rc->reading = rnd() % 3 == 0;
+        rc->n_pipe = 1 + rnd() % PIPE_MAX;
         rc->floor = max_ack;
-        assert_int_equal(io_fake_send_str(rc->c, rc->reading
-                                                     ? "GET ctr\r\n"
-                                                     : "INCR ctr\r\n"),
-                         0);
+        char cmds[PIPE_MAX * 16] = "";
+        for (size_t i = 0; i < rc->n_pipe; i++) {
+            rc->pipe_read[i] = rnd() % 3 == 0;
+            strcat(cmds, rc->pipe_read[i] ? "GET ctr\r\n" : "INCR ctr\r\n");
+            if (!rc->pipe_read[i])
+                (*sent)++;
+        }
+        assert_int_equal(io_fake_send_str(rc->c, cmds), 0);
         rc->waiting = true;
-        if (!rc->reading)
-            (*sent)++;
     }
 }
 
