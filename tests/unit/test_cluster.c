@@ -713,6 +713,9 @@ static void one_random_run(uint64_t seed)
     rnd_state = seed * 0x9E3779B97F4A7C15ull + 1;
     max_ack = 0;
     reads_checked = 0;
+    /* Small snapshot intervals in half the runs: restarted nodes then
+     * catch up by InstallSnapshot under the same faults. */
+    snapshot_entries = seed % 2 == 0 ? 32 + (int64_t)(seed % 64) : 100000;
     if (getenv("CLUSTER_TEST_LOG") != NULL) {
         cairn_log_set_level(CAIRN_LOG_NOTICE);
         cairn_log_set_sink(log_to_stderr, NULL);
@@ -740,6 +743,24 @@ static void one_random_run(uint64_t seed)
             for (int i = 1; i <= N; i++)
                 w.cut[v][i] = w.cut[i][v] = true;
             heal_at = w.now_ms + 50 + rnd() % 400;
+        }
+        if (calm && rnd() % 1500 == 0) {
+            /* Hand leadership over, as SIGTERM does. */
+            for (uint64_t i = 1; i <= N; i++)
+                if (status(&w, i).role == RAFT_LEADER)
+                    (void)io_fake_send_str(client(&w, i),
+                                           "CLUSTER TRANSFER\r\n");
+        }
+        if (rnd() % 50 == 0) {
+            /* Keys with short TTLs: expiry only through the leader's log
+             * must keep the replicas identical. */
+            uint64_t v = 1 + rnd() % N;
+            char cmd[64];
+            snprintf(cmd, sizeof(cmd), "SET t%llu x PX %llu\r\n",
+                     (unsigned long long)(rnd() % 50),
+                     (unsigned long long)(1 + rnd() % 300));
+            if (w.m[v].up)
+                (void)io_fake_send_str(client(&w, v), cmd);
         }
         if (heal_at != 0 && w.now_ms >= heal_at) {
             memset(w.cut, 0, sizeof(w.cut));
@@ -799,6 +820,7 @@ static void one_random_run(uint64_t seed)
                 (unsigned long long)seed, sent, n_acks, (long long)final,
                 reads_checked);
     world_fini(&w);
+    snapshot_entries = 100000;
 }
 
 static void random_faults_keep_every_acknowledged_write(void **state)
