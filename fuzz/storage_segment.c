@@ -51,9 +51,11 @@ struct seen {
     uint64_t last_term;
 };
 
-static int on_entry(void *ctx, const struct raft_entry *e)
+static int on_entry(void *ctx, const struct raft_entry *e, uint64_t offset)
 {
     struct seen *s = ctx;
+    CHECK(offset >= STORAGE_SEG_HEADER_SIZE);
+    CHECK(offset + STORAGE_REC_HEADER_SIZE + e->len <= s->len);
     if (s->n > 0) {
         CHECK(e->index == s->last_index + 1);
         CHECK(e->term >= s->last_term);

@@ -380,8 +380,9 @@ static int do_install(struct storage *s, const struct raft_snapshot_meta *m)
  * all <= upto (clamped to the snapshot, which covers them).  A segment
  * whose entries were all overridden by a truncation holds none and goes
  * too: left first in line it would start past the snapshot and read as a
- * gap.  The first segment kept then starts at or below upto + 1, because
- * live entries in seq order have increasing indexes. */
+ * gap.  The first segment kept then starts at or below snapshot + 1,
+ * because live entries in seq order have increasing indexes and the ones
+ * before it are all <= upto or covered by an installed snapshot. */
 static int do_compact(struct storage *s, uint64_t upto)
 {
     upto = CAIRN_MIN(upto, s->meta.snap_index);
@@ -390,8 +391,8 @@ static int do_compact(struct storage *s, uint64_t upto)
     while (k < limit && (s->segs[k].last_index <= upto ||
                          s->segs[k].last_index < s->segs[k].first_index))
         k++;
-    ASSERT(k == s->n_segs || s->segs[k].first_index <= upto + 1 ||
-           s->segs[k].last_index < s->segs[k].first_index);
+    /* What the loader will require of the first segment it reads. */
+    ASSERT(k == s->n_segs || s->segs[k].first_index <= s->meta.snap_index + 1);
     if (k == 0)
         return 0;
     for (size_t i = 0; i < k; i++) {

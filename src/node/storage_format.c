@@ -245,7 +245,7 @@ int storage_seg_scan(const uint8_t *buf, uint64_t len, uint64_t first_index,
         if (e.term < term || e.term == 0)
             return scan_bad(out, off, "record term goes back");
         if (fn != NULL) {
-            rc = fn(ctx, &e);
+            rc = fn(ctx, &e, off);
             if (rc != 0)
                 return rc;
         }

@@ -108,7 +108,9 @@ struct storage_scan {
     const char *why;     /* on CAIRN_ECORRUPT: what */
 };
 
-typedef int (*storage_scan_fn)(void *ctx, const struct raft_entry *e);
+/* offset: where the entry's record starts in the segment. */
+typedef int (*storage_scan_fn)(void *ctx, const struct raft_entry *e,
+                               uint64_t offset);
 
 /* Scans records of a segment whose header said first_index, from
  * STORAGE_SEG_HEADER_SIZE to len.  If last, an incomplete final record

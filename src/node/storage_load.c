@@ -47,6 +47,12 @@ struct load_file {
     size_t len;
 };
 
+/* Where each restored entry came from, to name it if it is refused. */
+struct entry_at {
+    uint64_t seq;
+    uint64_t offset;
+};
+
 struct storage_load {
     uint8_t phase;
     bool fresh;
@@ -60,8 +66,10 @@ struct storage_load {
     size_t n_files;
     size_t cap_files;
     struct raft_entry *entries;
+    struct entry_at *at; /* parallel to entries */
     size_t n_entries;
     size_t cap_entries;
+    uint64_t seq_parsing;
     uint64_t log_last; /* last index of the log parsed so far, any index */
     struct raft_restore rs;
     uint8_t init[STORAGE_META_FILE_SIZE];
@@ -81,6 +89,7 @@ void storage_load_free(struct storage *s)
         cairn_free(l->files[i].buf);
     cairn_free(l->files);
     cairn_free(l->entries);
+    cairn_free(l->at);
     cairn_free(l);
     s->load = NULL;
 }
@@ -363,26 +372,48 @@ static void after_seg(struct storage *s)
     open_file(s, "seg", l->seq, IO_OPEN_READ);
 }
 
-static int collect(void *ctx, const struct raft_entry *e)
+static int collect(void *ctx, const struct raft_entry *e, uint64_t offset)
 {
     struct storage *s = ctx;
     struct storage_load *l = s->load;
     l->log_last = e->index;
     if (e->index <= s->meta.snap_index)
         return 0; /* covered by the snapshot */
-    uint64_t prev = l->n_entries > 0 ? l->entries[l->n_entries - 1].term
-                                     : s->meta.snap_term;
-    if (e->term < prev)
-        return CAIRN_ERANGE; /* reported as a term going back */
+    /* Terms across segments are checked once every override is applied
+     * (check_terms): a tail a later segment overrides may legitimately
+     * carry older terms than the entries that replace it. */
     if (l->n_entries == l->cap_entries) {
         size_t cap = l->cap_entries == 0 ? 64 : l->cap_entries * 2;
         void *p = cairn_realloc(l->entries, cap * sizeof(*l->entries));
         if (p == NULL)
             return CAIRN_ENOMEM;
         l->entries = p;
+        p = cairn_realloc(l->at, cap * sizeof(*l->at));
+        if (p == NULL)
+            return CAIRN_ENOMEM;
+        l->at = p;
         l->cap_entries = cap;
     }
+    l->at[l->n_entries].seq = l->seq_parsing;
+    l->at[l->n_entries].offset = offset;
     l->entries[l->n_entries++] = *e;
+    return 0;
+}
+
+/* The restored log's terms never go back, from the snapshot's on. */
+static int check_terms(struct storage *s)
+{
+    struct storage_load *l = s->load;
+    uint64_t term = s->meta.snap_term;
+    for (size_t i = 0; i < l->n_entries; i++) {
+        if (l->entries[i].term < term) {
+            char path[STORAGE_PATH_MAX];
+            (void)storage_path(s, path, sizeof(path), "seg", l->at[i].seq);
+            load_corrupt(s, path, l->at[i].offset, "log term goes back");
+            return CAIRN_ECORRUPT;
+        }
+        term = l->entries[i].term;
+    }
     return 0;
 }
 
@@ -417,6 +448,7 @@ static int parse_one(struct storage *s, size_t i, uint64_t end, bool last,
         return CAIRN_ECORRUPT;
     }
     struct storage_scan sc;
+    l->seq_parsing = f->seq;
     int rc = storage_seg_scan(f->buf, end, h->first_index, last, collect, s,
                               &sc);
     if (rc == CAIRN_ENOMEM) {
@@ -424,8 +456,7 @@ static int parse_one(struct storage *s, size_t i, uint64_t end, bool last,
         return rc;
     }
     if (rc != 0) {
-        load_corrupt(s, path, rc == CAIRN_ERANGE ? sc.end : sc.bad_offset,
-                     rc == CAIRN_ERANGE ? "log term goes back" : sc.why);
+        load_corrupt(s, path, sc.bad_offset, sc.why);
         return CAIRN_ECORRUPT;
     }
     if (sc.torn) {
@@ -509,7 +540,7 @@ static int build_restore(struct storage *s)
                      "log segments exist but the meta file has no state");
         return CAIRN_ECORRUPT;
     }
-    if (parse_all(s) != 0)
+    if (parse_all(s) != 0 || check_terms(s) != 0)
         return -1;
     s->last_index = s->meta.snap_index;
     s->last_term = s->meta.snap_term;
