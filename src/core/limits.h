@@ -129,6 +129,9 @@
 #define CAIRN_CLUSTER_ENTRY_CMDS_MAX 1024
 /* Expired keys the leader proposes DELs for per cron tick. */
 #define CAIRN_CLUSTER_EXPIRE_KEYS_MAX 256
+/* Keys the leader proposes to evict per cron tick while over maxmemory
+ * (one entry; the next only after it applied). */
+#define CAIRN_CLUSTER_EVICT_KEYS_MAX 1024
 /* Snapshot bytes serialized per tick while applies go on (about 20 MB/s at
  * a 50 ms tick, bounded work per event-loop turn). */
 #define CAIRN_CLUSTER_SNAPSHOT_CHUNK (1024 * 1024)

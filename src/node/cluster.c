@@ -879,7 +879,9 @@ void cluster_shutdown_begin(struct cluster *c, void (*done_cb)(void *ctx),
 void cluster_cron(struct cluster *c)
 {
     cluster_member_cron(c);
-    if (cluster_is_leader(c) && !c->stopping)
+    if (cluster_is_leader(c) && !c->stopping) {
         cluster_expire_propose(c);
+        cluster_evict_propose(c);
+    }
     cluster_snap_maybe_begin(c);
 }

@@ -23,6 +23,7 @@
 #include "core/assert.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "kv/kv.h"
 #include "node/cluster_int.h"
 #include "node/node_int.h"
 
@@ -140,6 +141,12 @@ static void take_one(struct cluster *c, uint64_t from, uint64_t req, int db,
     if (k == NULL || !(k->flags & CMD_WRITE) || !cmd_arity_ok(k, argc) ||
         db >= CAIRN_DB_COUNT) {
         reply_now(c, from, req, "ERR malformed forwarded command");
+        return;
+    }
+    if ((k->flags & CMD_DENYOOM) && c->cfg->maxmemory != 0 &&
+        c->cfg->maxmemory_policy == KV_POLICY_NOEVICTION &&
+        kv_over_maxmemory(node_kv(c->node))) {
+        reply_now(c, from, req, CMD_ERR_OOM);
         return;
     }
     struct cluster_op *op = cluster_op_new(c, NULL, OP_WRITE);

@@ -162,6 +162,8 @@ struct cluster {
     uint64_t expire_wait_index;
     struct buf expire_entry;
     uint32_t expire_count;
+    uint64_t evict_wait_index; /* last eviction entry; none till applied */
+    int evict_db;              /* next database to sample */
 
     /* Membership tasks on the leader (rejoin, add, promote, remove). */
     struct cluster_task {
@@ -288,6 +290,9 @@ void cluster_write_flush(struct cluster *c);
 void cluster_apply_entry(struct cluster *c, const struct raft_entry *e);
 void cluster_write_leader_lost(struct cluster *c);
 void cluster_expire_propose(struct cluster *c);
+/* Over maxmemory (and a policy other than noeviction): proposes one entry
+ * of keys to delete, chosen by sampling as Redis does. */
+void cluster_evict_propose(struct cluster *c);
 /* Proposes an address book entry (CLUSTER ADDNODE); 0 or the step's
  * error. */
 int cluster_propose_peer(struct cluster *c, uint64_t id, const char *host,

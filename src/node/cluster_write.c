@@ -10,6 +10,8 @@
  *     kind 2 (expire):  the key; deleted only if expired at the timestamp
  *     kind 3 (peer):    u64 id | u16 client port | host bytes: an address
  *                       book entry (CLUSTER ADDNODE), db is 0
+ *     kind 4 (evict):   the key; deleted (maxmemory eviction chosen by the
+ *                       leader, see cluster_evict_propose)
  *
  * Invariants:
  *  - apply is a function of the entry bytes alone (timestamp from the
@@ -36,6 +38,7 @@
 #define REC_CMD 1u
 #define REC_EXPIRE 2u
 #define REC_PEER 3u
+#define REC_EVICT 4u
 #define REC_HEADER 6u
 
 void cluster_write_submit(struct cluster *c, struct cluster_op *op)
@@ -283,6 +286,8 @@ void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
             apply_cmd_record(c, db, p, len, ts, op);
         } else if (kind == REC_EXPIRE && db < CAIRN_DB_COUNT) {
             node_apply_expire(c->node, db, (const char *)p, len, ts);
+        } else if (kind == REC_EVICT && db < CAIRN_DB_COUNT) {
+            node_apply_evict(c->node, db, (const char *)p, len, ts);
         } else if (kind == REC_PEER) {
             apply_peer(c, p, len);
         }
@@ -350,4 +355,118 @@ void cluster_expire_propose(struct cluster *c)
     c->proposed.count = 0;
     if (cluster_step(c, &ev) == 0 && c->proposed.count == 1)
         c->expire_wait_index = c->proposed.first_index;
+}
+
+/* ---- eviction under consensus ---- */
+
+static bool policy_volatile(enum kv_policy p)
+{
+    return p == KV_POLICY_VOLATILE_LRU || p == KV_POLICY_VOLATILE_LFU ||
+           p == KV_POLICY_VOLATILE_RANDOM || p == KV_POLICY_VOLATILE_TTL;
+}
+
+/* Lower is a better victim (Redis's approximations: idle time for LRU,
+ * the counter for LFU, the expire time for TTL). */
+static int64_t victim_score(struct kv *kv, enum kv_policy p,
+                            const struct kv_entry *e, int64_t now)
+{
+    switch (p) {
+    case KV_POLICY_ALLKEYS_LRU:
+    case KV_POLICY_VOLATILE_LRU:
+        return -(int64_t)kv_entry_idle_s(kv, e, now);
+    case KV_POLICY_ALLKEYS_LFU:
+    case KV_POLICY_VOLATILE_LFU:
+        return kv_entry_lfu(kv, e, now);
+    case KV_POLICY_VOLATILE_TTL:
+        return kv_entry_expire(e);
+    default:
+        return 0;
+    }
+}
+
+/* Samples maxmemory-samples random keys of the next non-empty database and
+ * returns the best victim for the policy (NULL if none qualifies). */
+static const struct kv_entry *pick_victim(struct cluster *c, struct kv *kv,
+                                          int64_t now, int *db_out)
+{
+    enum kv_policy p = c->cfg->maxmemory_policy;
+    int db = -1;
+    for (int i = 0; i < CAIRN_DB_COUNT && db < 0; i++) {
+        int d = (c->evict_db + i) % CAIRN_DB_COUNT;
+        if (kv_dbsize(kv, d) > 0)
+            db = d;
+    }
+    if (db < 0)
+        return NULL;
+    c->evict_db = (db + 1) % CAIRN_DB_COUNT;
+    const struct kv_entry *best = NULL;
+    int64_t best_score = 0;
+    for (int64_t s = 0; s < c->cfg->maxmemory_samples; s++) {
+        const struct kv_entry *e = kv_random_key(kv, db, now);
+        if (e == NULL)
+            break;
+        if (policy_volatile(p) && kv_entry_expire(e) == KV_NO_EXPIRE)
+            continue;
+        int64_t score = victim_score(kv, p, e, now);
+        if (best == NULL || score < best_score) {
+            best = e;
+            best_score = score;
+        }
+    }
+    *db_out = db;
+    return best;
+}
+
+void cluster_evict_propose(struct cluster *c)
+{
+    struct kv *kv = node_kv(c->node);
+    if (c->cfg->maxmemory_policy == KV_POLICY_NOEVICTION ||
+        !kv_over_maxmemory(kv) || c->applied_index < c->evict_wait_index)
+        return;
+    struct buf *b = &c->expire_entry;
+    buf_clear(b);
+    int64_t now = stamp(c);
+    (void)put_u8(b, ENTRY_VERSION);
+    (void)put_u64(b, (uint64_t)now);
+    (void)put_u32(b, 0);
+    if (b->len != ENTRY_HEADER)
+        return;
+    /* Enough keys to get under the limit at the current average key size
+     * (estimated from the memory and key counts), bounded per tick. */
+    uint64_t keys = 0;
+    for (int d = 0; d < CAIRN_DB_COUNT; d++)
+        keys += kv_dbsize(kv, d);
+    size_t used = kv_memory_used(kv);
+    uint64_t over = used - c->cfg->maxmemory;
+    uint64_t per_key = keys > 0 ? used / keys + 1 : 1;
+    uint64_t want = over / per_key + 1;
+    if (want > CAIRN_CLUSTER_EVICT_KEYS_MAX)
+        want = CAIRN_CLUSTER_EVICT_KEYS_MAX;
+    uint32_t n = 0;
+    for (uint64_t i = 0; i < want; i++) {
+        int db;
+        const struct kv_entry *e = pick_victim(c, kv, now, &db);
+        if (e == NULL)
+            continue;
+        size_t klen;
+        const char *key = kv_entry_key(e, &klen);
+        if (buf_reserve(b, REC_HEADER + klen) != 0)
+            break;
+        (void)put_u8(b, REC_EVICT);
+        (void)put_u8(b, (uint8_t)db);
+        (void)put_u32(b, (uint32_t)klen);
+        (void)buf_append(b, key, klen);
+        n++;
+    }
+    if (n == 0)
+        return;
+    for (int i = 0; i < 4; i++)
+        b->data[9 + i] = (char)(uint8_t)(n >> (8 * i));
+    struct raft_buf rb = {.data = b->data, .len = (uint32_t)b->len};
+    struct raft_event ev = {.type = RAFT_EV_PROPOSE};
+    ev.propose.bufs = &rb;
+    ev.propose.n = 1;
+    c->proposed.count = 0;
+    if (cluster_step(c, &ev) == 0 && c->proposed.count == 1)
+        c->evict_wait_index = c->proposed.first_index;
 }

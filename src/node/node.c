@@ -357,9 +357,11 @@ void node_execute(struct node *n, struct session *s, int argc,
     }
     int64_t now_ms = io_wall_ms(n->io);
     if (n->cluster != NULL && (cmd->flags & (CMD_WRITE | CMD_READONLY))) {
-        /* Replicated: no local eviction (it would diverge replicas); a
-         * DENYOOM command over maxmemory is refused instead. */
+        /* Replicated: no local eviction (it would diverge replicas); the
+         * leader proposes eviction deletes from cron.  With noeviction a
+         * DENYOOM command over maxmemory is refused, as Redis does. */
         if ((cmd->flags & CMD_DENYOOM) && n->cfg.maxmemory != 0 &&
+            n->cfg.maxmemory_policy == KV_POLICY_NOEVICTION &&
             kv_over_maxmemory(n->kv)) {
             reject(s, CMD_ERR_OOM);
             return;
@@ -412,6 +414,13 @@ void node_execute_read(struct node *n, struct session *s, int db, int argc,
         .w = w,
     };
     cmd->proc(&ctx);
+}
+
+void node_apply_evict(struct node *n, int db, const char *key, size_t klen,
+                      int64_t now_ms)
+{
+    ASSERT(db >= 0 && db < CAIRN_DB_COUNT);
+    (void)kv_delete(n->kv, db, key, klen, now_ms);
 }
 
 void node_apply_expire(struct node *n, int db, const char *key, size_t klen,

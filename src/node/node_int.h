@@ -166,6 +166,9 @@ void node_request_shutdown(struct node *n);
 void node_apply_cmd(struct node *n, const struct command *cmd, int db,
                     int argc, const char *const *argv, const size_t *argv_len,
                     int64_t now_ms, struct resp_writer *w);
+/* Replicated eviction: deletes key (a committed evict record). */
+void node_apply_evict(struct node *n, int db, const char *key, size_t klen,
+                      int64_t now_ms);
 /* A state that cannot go on (storage failure, a snapshot that does not
  * load): logs, marks the node failed and asks the host to stop. */
 void node_fatal(struct node *n);

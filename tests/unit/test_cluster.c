@@ -95,6 +95,7 @@ static void deliver_all(struct world *w)
 }
 
 static int64_t snapshot_entries = 100000; /* per test */
+static uint64_t maxmemory_bytes;            /* per test; 0: none */
 
 static const char *PEERS =
     "1@10.0.0.1:7001,2@10.0.0.2:7002,3@10.0.0.3:7003";
@@ -112,6 +113,10 @@ static void member_start(struct world *w, uint64_t id, uint64_t seed)
     m->cfg.election_timeout_ms = 100;
     m->cfg.heartbeat_ms = 20;
     m->cfg.snapshot_entries = snapshot_entries;
+    if (maxmemory_bytes != 0) {
+        m->cfg.maxmemory = maxmemory_bytes;
+        m->cfg.maxmemory_policy = KV_POLICY_ALLKEYS_LRU;
+    }
     m->f = io_fake_new(seed, WALL_START_MS + (int64_t)w->now_ms);
     assert_non_null(m->f);
     if (w->now_ms > 0)
@@ -501,6 +506,32 @@ static void expiry_happens_only_through_the_leaders_log(void **state)
     world_fini(&w);
 }
 
+static void eviction_happens_through_the_leaders_log(void **state)
+{
+    (void)state;
+    maxmemory_bytes = 64 * 1024;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, f);
+    char cmd[128];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(cmd, sizeof(cmd), "SET key:%06d xxxxxxxxxxxxxxxxxxxxxxxx\r\n",
+                 i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
+    }
+    run_ms(&w, 500); /* a few leader crons */
+    wait_converged(&w, 2000);
+    struct kv *kv = node_kv(w.m[leader].n);
+    /* The leader evicted through the log, every replica the same keys. */
+    assert_true(kv_dbsize(kv, 0) < 3000);
+    assert_true(kv_memory_used(kv) <= maxmemory_bytes);
+    assert_same_digest(&w);
+    world_fini(&w);
+    maxmemory_bytes = 0;
+}
+
 static void memory_restart_rejoins_without_voting_old_state(void **state)
 {
     (void)state;
@@ -882,6 +913,7 @@ int main(void)
         cmocka_unit_test(leader_crash_elects_a_new_leader_that_has_every_write),
         cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
+        cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(cluster_commands_in_redis_formats),
