@@ -545,3 +545,26 @@ done:
     keyset_free(&ks);
     return result;
 }
+
+void cluster_proc_print_state(struct cluster_proc *cp)
+{
+    char info[4096];
+    for (int i = 0; i < cp->n; i++) {
+        if (cp->node[i].proc.pid <= 0) {
+            fprintf(stderr, "node %d: not running\n", i + 1);
+            continue;
+        }
+        if (cluster_proc_call(cp, i, "INFO replication", info, sizeof(info)) !=
+            0) {
+            fprintf(stderr, "node %d: no answer (log %s)\n", i + 1,
+                    cp->node[i].proc.log_path);
+            continue;
+        }
+        for (char *p = info; *p != '\0'; p++)
+            if (*p == '\r' || *p == '\n')
+                *p = ' ';
+        fprintf(stderr, "node %d%s: %s (log %s)\n", i + 1,
+                cp->node[i].cut ? " (cut)" : "", info,
+                cp->node[i].proc.log_path);
+    }
+}

@@ -110,6 +110,10 @@ int cluster_proc_heal(struct cluster_proc *cp, int i);
  * printable text without spaces.  Returns the key count, or -1. */
 long cluster_proc_dump(struct cluster_proc *cp, int i, struct buf *out);
 
+/* Prints every running node's INFO replication on one line each to
+ * stderr (for failure messages). */
+void cluster_proc_print_state(struct cluster_proc *cp);
+
 /* Milliseconds on the monotonic clock. */
 long long cluster_proc_now_ms(void);
 
