@@ -108,26 +108,45 @@ static bool port_free(int port)
     return ok;
 }
 
-/* Client ports for the loopback layout: p and p + 10000 both free. */
-static int pick_ports(struct cluster_proc *cp)
+int cluster_proc_pick_port(void)
 {
     static int next;
     if (next == 0)
         next = PORT_LO + (int)(getpid() * 97 % PORT_SPAN);
-    for (int i = 0; i < cp->n; i++) {
-        int tries = 0;
-        for (;;) {
-            int p = next;
-            next = PORT_LO + (next - PORT_LO + 1) % PORT_SPAN;
-            if (port_free(p) && port_free(p + 10000)) {
-                cp->node[i].port = p;
-                break;
-            }
-            if (++tries > 2000)
-                return -1;
-        }
+    for (int tries = 0; tries < 2000; tries++) {
+        int p = next;
+        next = PORT_LO + (next - PORT_LO + 1) % PORT_SPAN;
+        if (port_free(p) && port_free(p + 10000))
+            return p;
     }
+    return -1;
+}
+
+/* Client ports for the loopback layout: p and p + 10000 both free. */
+static int pick_ports(struct cluster_proc *cp)
+{
+    for (int i = 0; i < cp->n; i++)
+        if ((cp->node[i].port = cluster_proc_pick_port()) < 0)
+            return -1;
     return 0;
+}
+
+bool cluster_proc_log_has(const char *path, const char *needle, int timeout_ms)
+{
+    long long end = cluster_proc_now_ms() + timeout_ms;
+    static char text[1 << 20];
+    do {
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            size_t n = fread(text, 1, sizeof(text) - 1, f);
+            fclose(f);
+            text[n] = '\0';
+            if (strstr(text, needle) != NULL)
+                return true;
+        }
+        server_proc_pause_ms(POLL_PAUSE_MS);
+    } while (cluster_proc_now_ms() < end);
+    return false;
 }
 
 static int netns_setup(struct cluster_proc *cp)

@@ -114,6 +114,12 @@ long cluster_proc_dump(struct cluster_proc *cp, int i, struct buf *out);
  * stderr (for failure messages). */
 void cluster_proc_print_state(struct cluster_proc *cp);
 
+/* A client port p of 127.0.0.1 with p and p + 10000 both free now, or -1. */
+int cluster_proc_pick_port(void);
+
+/* True once the file at path contains needle (polled until timeout_ms). */
+bool cluster_proc_log_has(const char *path, const char *needle, int timeout_ms);
+
 /* Milliseconds on the monotonic clock. */
 long long cluster_proc_now_ms(void);
 
