@@ -60,6 +60,7 @@ enum phase {
 };
 
 static void batch_run(struct storage *s);
+static void batch_timer_cb(void *ctx);
 
 void storage_config_default(struct storage_config *cfg)
 {
@@ -551,7 +552,8 @@ static void batch_free(struct storage_batch *b)
     memset(b, 0, sizeof(*b));
 }
 
-void storage_batch_start(struct storage *s)
+/* Starts `next` as the running batch (from the timer: see below). */
+static void batch_begin(struct storage *s)
 {
     if (s->running || s->closed || s->failed != 0 || batch_empty(&s->next))
         return;
@@ -666,6 +668,12 @@ static void batch_finish(struct storage *s)
     storage_batch_start(s);
 }
 
+/* The one timer, armed with delay 0, does three jobs from the loop (never
+ * inside a storage_* call): fail queued jobs after a submission error,
+ * complete a batch that had nothing to write, and begin the next batch.
+ * Beginning a batch a loop turn after the first call queued work is the
+ * group commit: every call made during that turn (or while the previous
+ * batch ran) shares the batch's fsyncs. */
 static void batch_timer_cb(void *ctx)
 {
     struct storage *s = ctx;
@@ -674,7 +682,18 @@ static void batch_timer_cb(void *ctx)
         storage_jobs_fail(s);
     else if (s->running)
         batch_finish(s);
+    else
+        batch_begin(s);
     storage_maybe_free(s);
+}
+
+void storage_batch_start(struct storage *s)
+{
+    if (s->running || s->closed || s->failed != 0 || s->timer_armed ||
+        batch_empty(&s->next))
+        return;
+    s->timer_armed = true;
+    io_timer_start(s->timer, 0);
 }
 
 /* A batch operation failed: the storage is failed for good. */
