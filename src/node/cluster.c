@@ -393,11 +393,21 @@ static void handle_update(struct cluster *c, const struct raft_update *up)
     if (up->role != old_role || up->leader_id != old_leader)
         on_role_change(c, old_role, old_leader);
     cluster_read_serve(c);
+    /* Op deadlines are swept at least every 50 ms. */
+    uint64_t at = cluster_now(c) + 50;
+    cluster_tick_arm(c, up->deadline_ms < at ? up->deadline_ms : at);
+}
+
+void cluster_tick_arm(struct cluster *c, uint64_t at_ms)
+{
+    /* Only ever brought forward: re-arming on every update would push a
+     * busy follower's tick (and its sweeps) back forever. */
+    if (c->tick_armed && c->tick_at_ms <= at_ms)
+        return;
     uint64_t now = cluster_now(c);
-    uint64_t delay = up->deadline_ms > now ? up->deadline_ms - now : 0;
-    if (delay > 50)
-        delay = 50; /* op deadlines are swept at least this often */
-    io_timer_start(c->tick, delay);
+    c->tick_armed = true;
+    c->tick_at_ms = at_ms;
+    io_timer_start(c->tick, at_ms > now ? at_ms - now : 0);
 }
 
 int cluster_step(struct cluster *c, struct raft_event *ev)
@@ -426,7 +436,7 @@ int cluster_step(struct cluster *c, struct raft_event *ev)
         handle_update(c, &up);
     }
     if (c->persist_pending)
-        io_timer_start(c->tick, 0);
+        cluster_tick_arm(c, cluster_now(c));
     c->in_step = false;
     cluster_snap_handback(c); /* steps again, outside this step */
     return rc;
@@ -586,9 +596,10 @@ static void stop_check(struct cluster *c)
 static void tick_cb(void *ctx)
 {
     struct cluster *c = ctx;
+    c->tick_armed = false;
     if (c->raft == NULL) {
         cluster_member_cron(c); /* start-up probe */
-        io_timer_start(c->tick, 50);
+        cluster_tick_arm(c, cluster_now(c) + 50);
         stop_check(c);
         return;
     }
@@ -873,7 +884,7 @@ void cluster_shutdown_begin(struct cluster *c, void (*done_cb)(void *ctx),
         LOG_NOTICE("cluster: shutting down: leadership transfer %s",
                    rc == 0 ? "started" : cairn_strerror(rc));
     }
-    io_timer_start(c->tick, 0);
+    cluster_tick_arm(c, cluster_now(c));
 }
 
 void cluster_cron(struct cluster *c)

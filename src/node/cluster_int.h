@@ -109,6 +109,8 @@ struct cluster {
     struct raft *raft;
     struct raft_config rcfg;
     struct io_timer *tick;   /* raft deadline, op deadlines */
+    bool tick_armed;
+    uint64_t tick_at_ms;     /* when the armed tick fires (io_now_ms) */
     struct io_timer *flush;  /* 0 ms: proposals, reads, forwards batched */
     bool flush_armed;
     uint64_t op_timeout_ms;
@@ -231,6 +233,8 @@ void cluster_execute(struct cluster *c, struct session *s,
 int cluster_step(struct cluster *c, struct raft_event *ev);
 void cluster_waiting_dispatch(struct cluster *c);
 void cluster_flush_arm(struct cluster *c);
+/* Arms the tick for at_ms (absolute), unless it fires earlier already. */
+void cluster_tick_arm(struct cluster *c, uint64_t at_ms);
 int cluster_send_frame(struct cluster *c, uint64_t peer, const void *data,
                        size_t len);
 void cluster_frame_begin(struct cluster *c, uint8_t type);

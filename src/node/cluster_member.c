@@ -134,7 +134,7 @@ int cluster_member_start(struct cluster *c)
     if (c->n_peers == 1)
         return cluster_member_create(c, true);
     c->starting = true;
-    io_timer_start(c->tick, 0); /* the probe runs from the tick */
+    cluster_tick_arm(c, cluster_now(c)); /* the probe runs from the tick */
     return 0;
 }
 

@@ -152,7 +152,7 @@ static void open_cb(void *ctx, int status, const struct raft_restore *rs,
         c->starting = true; /* HELLO probe, then bootstrap or recover */
         if (c->n_peers == 1)
             (void)cluster_member_create(c, true);
-        io_timer_start(c->tick, 0);
+        cluster_tick_arm(c, cluster_now(c));
         return;
     }
     int rc = restore(c, rs, snap, snap_len);
