@@ -350,7 +350,13 @@ bool cluster_proc_node_up(struct cluster_proc *cp, int i)
 
 void cluster_proc_stop(struct cluster_proc *cp)
 {
+    bool keep = getenv("CAIRN_IT_KEEP_LOGS") != NULL;
     for (int i = 0; i < cp->n; i++) {
+        if (keep && cp->node[i].proc.pid > 0) {
+            char kept[160];
+            snprintf(kept, sizeof(kept), "%s.kept", cp->node[i].proc.log_path);
+            (void)link(cp->node[i].proc.log_path, kept);
+        }
         if (cp->node[i].proc.pid > 0) {
             int st = server_proc_stop(&cp->node[i].proc, 3000);
             if (st != 0)

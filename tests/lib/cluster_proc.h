@@ -75,7 +75,8 @@ int cluster_proc_node_kill(struct cluster_proc *cp, int i);
 bool cluster_proc_node_up(struct cluster_proc *cp, int i);
 
 /* Stops every node (SIGTERM with a bound, then SIGKILL) and deletes the
- * namespaces.  Safe to call twice. */
+ * namespaces.  Safe to call twice.  A node that exits 0 leaves no log
+ * (server_proc) unless CAIRN_IT_KEEP_LOGS is set: then <log>.kept stays. */
 void cluster_proc_stop(struct cluster_proc *cp);
 
 /* Connects a client to node i (inside its namespace if any). */
