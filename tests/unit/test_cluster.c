@@ -57,6 +57,7 @@ struct world {
     struct frame *q;
     size_t q_head, q_len;
     bool cut[N + 1][N + 1]; /* link from -> to drops frames */
+    uint8_t drop_type;      /* frames of this type (first byte) vanish */
     uint64_t now_ms;
 };
 
@@ -88,7 +89,8 @@ static void deliver_all(struct world *w)
         w->q_head = (w->q_head + 1) % FRAMES_MAX;
         w->q_len--;
         struct member *to = &w->m[fr.to];
-        if (to->up && w->m[fr.from].up && !w->cut[fr.from][fr.to])
+        if (to->up && w->m[fr.from].up && !w->cut[fr.from][fr.to] &&
+            fr.data[0] != w->drop_type)
             cluster_recv(node_cluster(to->n), fr.from, fr.data, fr.len);
         free(fr.data);
     }
@@ -469,6 +471,38 @@ static void no_leader_gives_an_error_in_bounded_time(void **state)
     assert_non_null(strstr(r, "CLUSTERDOWN"));
     r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
     assert_non_null(strstr(r, "cluster_state:fail"));
+    world_fini(&w);
+}
+
+static void forwarded_write_times_out_on_a_busy_follower(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *cl = client(&w, leader);
+    struct io_fake_conn *cf = client(&w, f);
+    w.drop_type = 2; /* forwarded commands are lost on the way */
+    assert_int_equal(io_fake_send_str(cf, "SET x 1\r\n"), 0);
+    /* Meanwhile the leader replicates every millisecond, so the follower
+     * hears from it all the time: its deadlines must still be swept. */
+    uint64_t t0 = w.now_ms;
+    size_t len = 0;
+    while (w.now_ms - t0 < 2000) {
+        (void)io_fake_send_str(cl, "INCR busy\r\n");
+        step(&w);
+        io_fake_output(cf, &len);
+        if (len > 0)
+            break;
+    }
+    const char *r = io_fake_output(cf, &len);
+    if (getenv("CLUSTER_TEST_DEBUG") != NULL)
+        fprintf(stderr, "busy follower: after %llu ms: %s",
+                (unsigned long long)(w.now_ms - t0), r);
+    assert_non_null(strstr(r, "-TRYAGAIN"));
+    assert_true(w.now_ms - t0 < 2 * 400 + 100);
+    w.drop_type = 0;
     world_fini(&w);
 }
 
@@ -912,6 +946,7 @@ int main(void)
         cmocka_unit_test(write_is_answered_only_after_commit),
         cmocka_unit_test(leader_crash_elects_a_new_leader_that_has_every_write),
         cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
+        cmocka_unit_test(forwarded_write_times_out_on_a_busy_follower),
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
