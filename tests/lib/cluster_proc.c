@@ -281,7 +281,7 @@ int cluster_proc_node_start(struct cluster_proc *cp, int i, const char *secret)
     argv[n++] = "--node-id";
     argv[n++] = id;
     argv[n++] = "--cluster-peers";
-    argv[n++] = cp->peers;
+    argv[n++] = i < cp->founders ? cp->peers : cp->peers_all;
     argv[n++] = "--cluster-secret";
     argv[n++] = secret != NULL ? secret : cp->secret;
     argv[n++] = "--durability";
@@ -303,12 +303,33 @@ int cluster_proc_node_start(struct cluster_proc *cp, int i, const char *secret)
     return wait_ready(cp, i);
 }
 
+static void peers_list(struct cluster_proc *cp, int count, char *out,
+                       size_t out_len)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (int i = 0; i < count && off < out_len; i++)
+        off += (size_t)snprintf(out + off, out_len - off, "%s%llu@%s:%d",
+                                i > 0 ? "," : "",
+                                (unsigned long long)cp->node[i].id,
+                                cp->node[i].host, cp->node[i].port);
+}
+
 int cluster_proc_start(struct cluster_proc *cp, int n, int start, bool netns,
                        const char *const *extra)
 {
+    return cluster_proc_start_founders(cp, n, n, start, netns, extra);
+}
+
+int cluster_proc_start_founders(struct cluster_proc *cp, int n, int founders,
+                                int start, bool netns,
+                                const char *const *extra)
+{
     memset(cp, 0, sizeof(*cp));
-    if (n < 1 || n > CLUSTER_PROC_NODES_MAX || start > n)
+    if (n < 1 || n > CLUSTER_PROC_NODES_MAX || start > n || founders > n ||
+        founders < 1)
         return -1;
+    cp->founders = founders;
     cp->n = n;
     cp->netns = netns;
     cp->extra = extra;
@@ -323,12 +344,8 @@ int cluster_proc_start(struct cluster_proc *cp, int n, int start, bool netns,
         cluster_proc_stop(cp);
         return -1;
     }
-    size_t off = 0;
-    for (int i = 0; i < n; i++)
-        off += (size_t)snprintf(cp->peers + off, sizeof(cp->peers) - off,
-                                "%s%llu@%s:%d", i > 0 ? "," : "",
-                                (unsigned long long)cp->node[i].id,
-                                cp->node[i].host, cp->node[i].port);
+    peers_list(cp, founders, cp->peers, sizeof(cp->peers));
+    peers_list(cp, n, cp->peers_all, sizeof(cp->peers_all));
     for (int i = 0; i < start; i++) {
         if (cluster_proc_node_start(cp, i, NULL) != 0) {
             cluster_proc_stop(cp);

@@ -47,7 +47,9 @@ struct cluster_proc {
     int n;       /* nodes in cluster-peers */
     bool netns;  /* namespace layout */
     char hub[48];
-    char peers[512];
+    int founders;        /* nodes 0..founders-1 know only each other */
+    char peers[512];     /* cluster-peers of the founders */
+    char peers_all[512]; /* cluster-peers of the later nodes: everyone */
     char secret[64];
     const char *const *extra; /* extra daemon arguments (NULL-terminated) */
     struct cluster_node node[CLUSTER_PROC_NODES_MAX];
@@ -64,6 +66,13 @@ const char *cluster_proc_netns_unavailable(void);
  * printing why (everything started is stopped again). */
 int cluster_proc_start(struct cluster_proc *cp, int n, int start, bool netns,
                        const char *const *extra);
+
+/* Like cluster_proc_start (loopback or namespaces), but only the first
+ * `founders` nodes are in the founders' cluster-peers; nodes from index
+ * `founders` on get every node in theirs (they join by CLUSTER ADDNODE). */
+int cluster_proc_start_founders(struct cluster_proc *cp, int n, int founders,
+                                int start, bool netns,
+                                const char *const *extra);
 
 /* (Re)starts node i with its configured arguments; `secret` overrides the
  * cluster secret when not NULL.  Returns 0 once it answers PING, or -1. */
