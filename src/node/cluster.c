@@ -705,6 +705,12 @@ static int peers_load(struct cluster *c)
     }
     bool self_found = false;
     for (int i = 0; i < n; i++) {
+        if (cp[i].port > 65535 - 10000) {
+            LOG_WARNING("cluster: peer %llu: client port %u leaves no room "
+                        "for its peer port (client port + 10000)",
+                        (unsigned long long)cp[i].id, cp[i].port);
+            return CAIRN_ECONFIG;
+        }
         struct cluster_peer *p = &c->peers[c->n_peers++];
         p->id = cp[i].id;
         memcpy(p->host, cp[i].host, sizeof(p->host));
