@@ -12,6 +12,11 @@
  * swarm of faults, both printed before the run.  Stops at the first failure
  * and prints how to replay it, with a full trace file.  Every
  * replay-every-th seed is run twice and must give the same trace hash.
+ * --keep-going runs every seed and counts failures; --until-safety goes on
+ * past liveness and inconclusive outcomes and stops at the first safety
+ * failure (not linearizable, invariant, nondeterminism): the mutant
+ * suite's mode.  --no-quarantine drops the workarounds for known open node
+ * bugs (docs/design/sim.md).  --node-log echoes the nodes' log lines.
  * --standin runs the simulator's own stand-in server instead (one node;
  * --bug plants one of its bugs).  Exit codes, distinct per kind:
  *   0 all passed        1 usage             3 not linearizable
@@ -59,6 +64,7 @@ struct args {
     bool node_log;
     bool no_quarantine;
     bool keep_going;
+    bool until_safety;
 };
 
 static int usage(void)
@@ -68,7 +74,7 @@ static int usage(void)
             "                 [--clients C] [--seconds S] [--liveness S]\n"
             "                 [--no-faults] [--trace FILE] [--replay-every N]\n"
             "                 [--budget STEPS] [--quiet] [--node-log]\n"
-            "                 [--no-quarantine] [--keep-going]\n"
+            "                 [--no-quarantine] [--keep-going] [--until-safety]\n"
             "                 [--standin [--bug ack-before-fsync|no-replay]]\n");
     return EXIT_USAGE;
 }
@@ -155,6 +161,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->no_quarantine = true;
         else if (strcmp(opt, "--keep-going") == 0)
             a->keep_going = true;
+        else if (strcmp(opt, "--until-safety") == 0)
+            a->until_safety = true;
         else if (val == NULL || parse_opt(a, opt, argv[++i]) != 0)
             return -1;
     }
@@ -205,6 +213,7 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
         s->cfg.fault_delay_us = QUARANTINE_FAULT_DELAY_US; /* bug 2 */
     }
     s->cfg.nodes = k.nodes;
+    s->cfg.ttl_pct = k.ttl_pct;
     s->cfg.clients = k.clients;
     s->cfg.keys = k.keys;
     sim_node_knobs_describe(&k, s->knobs, sizeof(s->knobs));
@@ -401,8 +410,15 @@ int main(int argc, char **argv)
         int rc = run_seed(&a, argv[0], first + i, i, &r);
         sim_s += (double)r.sim_us / 1e6;
         real_s += r.real_s;
-        if (rc != 0 && !a.keep_going)
+        bool safety = rc == EXIT_NOT_LINEARIZABLE || rc == EXIT_INVARIANT ||
+                      rc == EXIT_NONDETERMINISM;
+        if (rc != 0 && (!(a.keep_going || a.until_safety) ||
+                        (a.until_safety && safety))) {
+            if (a.until_safety)
+                printf("DETECTED at seed %" PRIu64 " (%" PRIu64
+                       " seed(s) run)\n", first + i, i + 1);
             return rc;
+        }
         if (rc != 0) {
             failed++;
             first_rc = first_rc ? first_rc : rc;

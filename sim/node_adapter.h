@@ -54,6 +54,7 @@ struct sim_node_knobs {
     uint32_t snapshot_entries; /* applied entries between snapshots */
     bool lease_reads;
     bool redirect;             /* followers answer -MOVED */
+    unsigned ttl_pct;          /* workload side ops on TTL keys */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

@@ -70,6 +70,7 @@ struct sim_run_config {
     bool dump_on_failure;    /* the trace ring to stderr (default on) */
     uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
     uint64_t fault_delay_us; /* faults start this long after the start */
+    unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);

@@ -43,6 +43,7 @@ struct client {
     struct sim_bytes in;
     size_t op_id;
     enum lin_op_kind op_kind;
+    bool side;     /* the op in flight is a TTL side op (not recorded) */
     uint64_t seq;
 };
 
@@ -150,7 +151,10 @@ static void disconnect(struct client *c)
 static void op_unknown(struct client *c)
 {
     ASSERT(c->state == C_WAITING);
-    c->wl->stats.unknown++;
+    if (c->side)
+        c->side = false;
+    else
+        c->wl->stats.unknown++;
     disconnect(c);
 }
 
@@ -236,6 +240,13 @@ static void finish(struct client *c, const struct reply *r)
     struct sim_workload *wl = c->wl;
     ASSERT(c->state == C_WAITING);
     uint64_t now = sim_world_now_us(wl->w);
+    if (c->side) {
+        /* TTL side ops only feed the replicas' state; nothing to check. */
+        c->side = false;
+        wl->stats.side_ops++;
+        think(c);
+        return;
+    }
     enum lin_result_kind res;
     switch (r->type) {
     case '+': res = LIN_RES_OK; break;
@@ -291,10 +302,41 @@ static enum lin_op_kind pick_kind(struct cairn_rng *rng)
     return LIN_GETSET;
 }
 
+/* A side op on the TTL keys "t0".."t3", outside the checked history: SET
+ * with a short PX, or GET (which meets keys just expired).  They exist so
+ * that expiry runs under replication; the replica digest check sees a
+ * node that expires on its own. */
+static void send_side(struct client *c)
+{
+    struct sim_workload *wl = c->wl;
+    struct cairn_rng *rng = sim_world_rng(wl->w);
+    char key[8], val[32], px[24];
+    size_t klen = (size_t)snprintf(key, sizeof(key), "t%u",
+                                   (unsigned)cairn_rng_below(rng, 4));
+    size_t vlen = (size_t)snprintf(val, sizeof(val), "c%u.%llu", c->id,
+                                   (unsigned long long)++c->seq);
+    size_t plen = (size_t)snprintf(
+        px, sizeof(px), "%u", (unsigned)cairn_rng_range(rng, 1, 300));
+    bool set = cairn_rng_chance(rng, 1, 2);
+    const char *argv[5] = {set ? "SET" : "GET", key, val, "PX", px};
+    size_t lens[5] = {3, klen, vlen, 2, plen};
+    c->side = true;
+    c->state = C_WAITING;
+    if (send_command(c, set ? 5 : 2, argv, lens) != 0) {
+        op_unknown(c);
+        return;
+    }
+    arm(c, wl->cfg.timeout_ms);
+}
+
 static void send_request(struct client *c)
 {
     struct sim_workload *wl = c->wl;
     struct cairn_rng *rng = sim_world_rng(wl->w);
+    if (wl->cfg.ttl_pct > 0 && cairn_rng_below(rng, 100) < wl->cfg.ttl_pct) {
+        send_side(c);
+        return;
+    }
     unsigned k = (unsigned)cairn_rng_below(rng, wl->cfg.keys);
     enum lin_op_kind kind = pick_kind(rng);
     if (kind == LIN_APPEND && wl->appended[k] > LIN_VALUE_LEN_MAX / 2)

@@ -17,6 +17,9 @@
  *     leadership or a forwarding timeout): then the outcome is unknown;
  *   - a timeout, a broken connection, or any other error: unknown; the
  *     client reconnects.  Operations still pending at the end are unknown.
+ * With ttl_pct > 0 a share of requests are side ops on keys "t0".."t3"
+ * (SET .. PX 1..300, GET), not recorded: they make keys expire under
+ * replication, for the replica-state check.
  * Values per key stay under LIN_VALUE_LEN_MAX: clients stop APPENDing to a
  * key that has grown past half of it.
  */
@@ -37,6 +40,7 @@ struct sim_workload_config {
     unsigned keys;         /* key space: "k0".."k<keys-1>" */
     uint64_t think_us_max; /* pause between a reply and the next request */
     uint64_t timeout_ms;   /* no reply by then: unknown, reconnect */
+    unsigned ttl_pct;      /* share of side ops on TTL keys (0: none) */
 };
 
 struct sim_workload_stats {
@@ -46,6 +50,7 @@ struct sim_workload_stats {
     uint64_t redirected;   /* withdrawn "not applied" errors */
     uint64_t other_errors; /* unexpected errors (recorded as unknown) */
     uint64_t connects_failed;
+    uint64_t side_ops;     /* TTL side ops answered (not in the history) */
     char first_error[96];  /* text of the first unexpected error, if any */
     char last_redirect[96]; /* text of the last redirect, if any */
 };
