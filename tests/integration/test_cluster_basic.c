@@ -82,13 +82,14 @@ static void writes_through_every_node_are_read_everywhere(void **state)
     assert_true(cluster_proc_wait_leader(&cl, LEADER_WAIT_MS) >= 0);
     struct resp_client c[NODES];
     for (int i = 0; i < NODES; i++)
-        assert_int_equal(cluster_proc_connect(&cl, i, &c[i], IT_IO_TIMEOUT_MS), 0);
+        assert_int_equal(
+            cluster_proc_connect(&cl, i, &c[i], IT_IO_TIMEOUT_MS), 0);
     char line[128], want[128];
     for (int k = 0; k < KEYS_PER_NODE; k++) {
         for (int i = 0; i < NODES; i++) {
             snprintf(line, sizeof(line), "SET basic:%d:%d v%d-%d", i, k, i, k);
             it_expect(&c[i], line, "+OK\r\n");
-            /* linearizable by default: the very next read on ANY node sees it */
+            /* linearizable by default: the next read on ANY node sees it */
             int j = (i + 1 + k) % NODES;
             snprintf(line, sizeof(line), "GET basic:%d:%d", i, k);
             char v[32];

@@ -176,10 +176,12 @@ static void writer_recv(struct writer *x, long long kill_ms,
         x->retry_ms = cluster_proc_now_ms() + RETRY_PAUSE_MS;
         errs_tryagain += memcmp(r.data, "-TRYAGAIN", 9) == 0;
         errs_clusterdown += memcmp(r.data, "-CLUSTERDOWN", 12) == 0;
-        snprintf(last_err, sizeof(last_err), "%s", resp_client_show(r.data, r.len));
+        snprintf(last_err, sizeof(last_err), "%s",
+                 resp_client_show(r.data, r.len));
         if (memcmp(r.data, "-TRYAGAIN", 9) != 0 &&
             memcmp(r.data, "-CLUSTERDOWN", 12) != 0)
-            fail_msg("unexpected write error %s", resp_client_show(r.data, r.len));
+            fail_msg("unexpected write error %s",
+                     resp_client_show(r.data, r.len));
     } else {
         errs_conn++;
         writer_drop(x); /* closed, timed out or not RESP: unknown */
@@ -279,7 +281,8 @@ static void check_acked_present(int via, int *unknown_present, int *unknown)
                 fail_msg("%s -> %s", line, resp_client_show(r, strlen(r)));
             if (w[i].st[s] == W_ACKED && !present) {
                 if (missing++ < 10)
-                    fprintf(stderr, "acknowledged write lost: fo:%d:%d\n", i, s);
+                    fprintf(stderr, "acknowledged write lost: fo:%d:%d\n",
+                            i, s);
             } else if (w[i].st[s] == W_UNKNOWN) {
                 (*unknown)++;
                 *unknown_present += present;
@@ -355,7 +358,8 @@ static bool sample(int i, long long *voter, long long *recovering,
                    long long *last, long long *applied)
 {
     char info[4096];
-    if (cluster_proc_call(&cl, i, "INFO replication", info, sizeof(info)) != 0 ||
+    if (cluster_proc_call(&cl, i, "INFO replication", info,
+                          sizeof(info)) != 0 ||
         strstr(info, "node_id:") == NULL)
         return false;
     *voter = cluster_proc_info_int(info, "voter");
@@ -402,12 +406,13 @@ static void restarted_empty_node_rejoins_as_learner_and_catches_up(void **state)
     assert_true(cluster_proc_node_up(&cl, leader));
     assert_int_equal(cluster_proc_call(&cl, leader, "INFO replication", info,
                                        sizeof(info)), 0);
-    printf("# restart: %d samples, %d showed recovering/non-voter; term %lld -> "
-           "%lld\n", samples, recovering_seen, term_before,
+    printf("# restart: %d samples, %d showed recovering/non-voter; "
+           "term %lld -> %lld\n", samples, recovering_seen, term_before,
            cluster_proc_info_int(info, "raft_term"));
     /* Writes keep flowing to all three; then the replicas must match. */
     struct resp_client c;
-    assert_int_equal(cluster_proc_connect(&cl, killed, &c, IT_IO_TIMEOUT_MS), 0);
+    assert_int_equal(
+        cluster_proc_connect(&cl, killed, &c, IT_IO_TIMEOUT_MS), 0);
     for (int k = 0; k < 50; k++) {
         char line[64];
         snprintf(line, sizeof(line), "SET after:%d x%d", k, k);
@@ -431,15 +436,16 @@ static void restarted_empty_node_rejoins_as_learner_and_catches_up(void **state)
     }
     for (int i = 0; i < NODES; i++)
         buf_free(&d[i]);
-    printf("# replicas match after the restart: %ld keys at applied index %lld\n",
-           keys[0], idx);
+    printf("# replicas match after the restart: %ld keys at applied index "
+           "%lld\n", keys[0], idx);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kill_leader_under_load_loses_no_acknowledged_write),
-        cmocka_unit_test(restarted_empty_node_rejoins_as_learner_and_catches_up),
+        cmocka_unit_test(
+            restarted_empty_node_rejoins_as_learner_and_catches_up),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

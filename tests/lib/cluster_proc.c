@@ -169,7 +169,8 @@ static int netns_setup(struct cluster_proc *cp)
                 cp->hub, i, i, nd->netns) != 0 ||
             run("ip -n %s link set p%d master br0", cp->hub, i) != 0 ||
             run("ip -n %s link set p%d up", cp->hub, i) != 0 ||
-            run("ip -n %s addr add %s/24 dev v%d", nd->netns, nd->host, i) != 0 ||
+            run("ip -n %s addr add %s/24 dev v%d", nd->netns, nd->host,
+                i) != 0 ||
             run("ip -n %s link set v%d up", nd->netns, i) != 0)
             return -1;
     }
@@ -215,7 +216,7 @@ int cluster_proc_connect(struct cluster_proc *cp, int i, struct resp_client *c,
     }
     int rc = resp_client_connect(c, nd->port, timeout_ms);
     if (setns(home, CLONE_NEWNET) != 0) {
-        fprintf(stderr, "cluster_proc: cannot return to the test's namespace\n");
+        fprintf(stderr, "cluster_proc: cannot return to our namespace\n");
         abort();
     }
     close(home);
@@ -377,7 +378,8 @@ void cluster_proc_stop(struct cluster_proc *cp)
         if (cp->node[i].proc.pid > 0) {
             int st = server_proc_stop(&cp->node[i].proc, 3000);
             if (st != 0)
-                fprintf(stderr, "cluster_proc: node %d exited with %d (log %s)\n",
+                fprintf(stderr,
+                        "cluster_proc: node %d exited with %d (log %s)\n",
                         i + 1, st, cp->node[i].proc.log_path);
         }
     }
