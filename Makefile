@@ -6,6 +6,7 @@
 #   make test       unit + integration tests, the same under ASan+UBSan,
 #                   a short libFuzzer run per target, coverage summary
 #   make fuzz       long libFuzzer runs (FUZZ_SECONDS each, default 600)
+#   make sim-long   long simulator sweep (SIM_LONG_SEEDS seeds, default 5000)
 #   make bench      benchmarks against Debian's redis-server
 #   make clean
 
@@ -14,10 +15,11 @@ JOBS ?= $(shell nproc)
 WERROR ?= OFF
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 20
+SIM_LONG_SEEDS ?= 5000
 CMAKE_FLAGS := -DCAIRN_WERROR=$(WERROR)
 
 .PHONY: all build run test deps unit integration asan fuzz-build fuzz-smoke \
-        fuzz coverage bench clean
+        fuzz coverage bench clean sim-long
 
 all: build
 
@@ -61,10 +63,14 @@ coverage: deps
 test: build
 	@WERROR=$(WERROR) JOBS=$(JOBS) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/test.sh
 
+sim-long: build
+	@build/cairn-sim --seeds 1..$(SIM_LONG_SEEDS) --quiet
+
 bench: build
 	@bench/vs-redis
 	@bench/cluster-vs-redis
 	@if [ -x build/bench_raft_core ]; then bench/raft-core; fi
+	@bench/sim-speed
 
 clean:
 	rm -rf build build-asan build-fuzz build-cov

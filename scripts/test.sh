@@ -5,6 +5,9 @@
 #   3. a short libFuzzer run of every fuzz target (build-fuzz/, clang)
 #   4. unit and integration tests on a gcov build, with an lcov line-coverage
 #      summary per source folder (build-cov/)
+#   5. the simulator: a smoke sweep of SIM_SEEDS seeds of the real node on
+#      simulated time (build/cairn-sim), then the mutant suite
+#      (scripts/mutants.sh: each planted bug must be caught)
 # Stops at the first failing stage and exits non-zero.  The last line is a
 # "N passed, N failed" count of the stages.
 set -uo pipefail
@@ -13,6 +16,8 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 WERROR=${WERROR:-OFF}
 FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-20}
+SIM_SEEDS=${SIM_SEEDS:-400}
+SIM_MUTANT_SEEDS=${SIM_MUTANT_SEEDS:-300}
 passed=0
 failed=0
 
@@ -63,8 +68,17 @@ coverage() {
     scripts/coverage.sh build-cov
 }
 
+# ---- simulator stage (sim/, docs/design/sim.md) ----
+sim_smoke() {
+    build/cairn-sim --seeds "1..${SIM_SEEDS}" --quiet &&
+    BASE_BUILD=build JOBS="$JOBS" WERROR="$WERROR" \
+        scripts/mutants.sh "$SIM_MUTANT_SEEDS"
+}
+# ---- end of simulator stage ----
+
 stage "unit and integration tests (release build)" release_tests
 stage "unit tests under ASan+UBSan" asan_tests
 stage "libFuzzer smoke run (${FUZZ_SMOKE_SECONDS} s per target)" fuzz_smoke
 stage "coverage" coverage
+stage "simulator: ${SIM_SEEDS} seeds, then the mutant suite" sim_smoke
 echo "${passed} passed, ${failed} failed"

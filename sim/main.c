@@ -75,6 +75,7 @@ static int usage(void)
             "                 [--no-faults] [--trace FILE] [--replay-every N]\n"
             "                 [--budget STEPS] [--quiet] [--node-log]\n"
             "                 [--no-quarantine] [--keep-going] [--until-safety]\n"
+            "                 [--check-every-ms N]\n"
             "                 [--standin [--bug ack-before-fsync|no-replay]]\n");
     return EXIT_USAGE;
 }
@@ -135,6 +136,8 @@ static int parse_opt(struct args *a, const char *opt, const char *val)
         a->run.check_budget = v;
     else if (strcmp(opt, "--replay-every") == 0)
         a->replay_every = v;
+    else if (strcmp(opt, "--check-every-ms") == 0 && v > 0 && v <= 1000)
+        a->run.check_interval_us = v * 1000;
     else
         return -1;
     return 0;
