@@ -298,6 +298,8 @@ int cluster_proc_node_start(struct cluster_proc *cp, int i, const char *secret)
         argv[n++] = cp->extra[k];
     }
     argv[n] = NULL;
+    nd->started = true;
+    nd->killed = false;
     if (server_proc_launch(&nd->proc, nd->port,
                            cp->netns ? nd->netns_path : NULL, argv) != 0)
         return -1;
@@ -342,14 +344,14 @@ int cluster_proc_start_founders(struct cluster_proc *cp, int n, int founders,
     if (netns ? netns_setup(cp) != 0 : pick_ports(cp) != 0) {
         fprintf(stderr, "cluster_proc: cannot set up the %s layout\n",
                 netns ? "namespace" : "loopback");
-        cluster_proc_stop(cp);
+        (void)cluster_proc_stop(cp);
         return -1;
     }
     peers_list(cp, founders, cp->peers, sizeof(cp->peers));
     peers_list(cp, n, cp->peers_all, sizeof(cp->peers_all));
     for (int i = 0; i < start; i++) {
         if (cluster_proc_node_start(cp, i, NULL) != 0) {
-            cluster_proc_stop(cp);
+            (void)cluster_proc_stop(cp);
             return -1;
         }
     }
@@ -358,6 +360,7 @@ int cluster_proc_start_founders(struct cluster_proc *cp, int n, int founders,
 
 int cluster_proc_node_kill(struct cluster_proc *cp, int i)
 {
+    cp->node[i].killed = true;
     return server_proc_kill9(&cp->node[i].proc);
 }
 
@@ -366,22 +369,28 @@ bool cluster_proc_node_up(struct cluster_proc *cp, int i)
     return server_proc_alive(&cp->node[i].proc);
 }
 
-void cluster_proc_stop(struct cluster_proc *cp)
+int cluster_proc_stop(struct cluster_proc *cp)
 {
     bool keep = getenv("CAIRN_IT_KEEP_LOGS") != NULL;
+    int bad = 0;
     for (int i = 0; i < cp->n; i++) {
-        if (keep && cp->node[i].proc.pid > 0) {
+        struct cluster_node *nd = &cp->node[i];
+        if (keep && nd->proc.pid > 0) {
             char kept[160];
-            snprintf(kept, sizeof(kept), "%s.kept", cp->node[i].proc.log_path);
-            (void)link(cp->node[i].proc.log_path, kept);
+            snprintf(kept, sizeof(kept), "%s.kept", nd->proc.log_path);
+            (void)link(nd->proc.log_path, kept);
         }
-        if (cp->node[i].proc.pid > 0) {
-            int st = server_proc_stop(&cp->node[i].proc, 3000);
-            if (st != 0)
-                fprintf(stderr,
-                        "cluster_proc: node %d exited with %d (log %s)\n",
-                        i + 1, st, cp->node[i].proc.log_path);
+        bool running = nd->proc.pid > 0 && server_proc_alive(&nd->proc);
+        if (running)
+            (void)server_proc_stop(&nd->proc, 3000);
+        if (nd->started && (running || !nd->killed) &&
+            nd->proc.exit_status != 0) {
+            fprintf(stderr,
+                    "cluster_proc: node %d %s with status %d (log %s)\n", i + 1, running ? "stopped" : "died on its own",
+                    nd->proc.exit_status, nd->proc.log_path);
+            bad++;
         }
+        nd->started = false;
     }
     if (cp->netns) {
         for (int k = 0; k < NS_MADE_MAX; k++) {
@@ -396,6 +405,7 @@ void cluster_proc_stop(struct cluster_proc *cp)
         }
         cp->netns = false;
     }
+    return bad;
 }
 
 /* A node the waits below consider: running and not cut off. */

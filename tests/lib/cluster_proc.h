@@ -41,6 +41,8 @@ struct cluster_node {
     char netns[48];          /* "" in the loopback layout */
     char netns_path[96];
     bool cut;                /* partitioned by cluster_proc_cut */
+    bool started;            /* cluster_proc_node_start ran */
+    bool killed;             /* ended by cluster_proc_node_kill */
 };
 
 struct cluster_proc {
@@ -85,8 +87,12 @@ bool cluster_proc_node_up(struct cluster_proc *cp, int i);
 
 /* Stops every node (SIGTERM with a bound, then SIGKILL) and deletes the
  * namespaces.  Safe to call twice.  A node that exits 0 leaves no log
- * (server_proc) unless CAIRN_IT_KEEP_LOGS is set: then <log>.kept stays. */
-void cluster_proc_stop(struct cluster_proc *cp);
+ * (server_proc) unless CAIRN_IT_KEEP_LOGS is set: then <log>.kept stays.
+ * Returns how many started nodes did not exit 0 (printing each): one that
+ * died on its own (not by cluster_proc_node_kill) or failed its shutdown,
+ * e.g. an assertion or a sanitizer report.  Tests fail their teardown on
+ * it, so a crashed follower cannot go unnoticed. */
+int cluster_proc_stop(struct cluster_proc *cp);
 
 /* Connects a client to node i (inside its namespace if any). */
 int cluster_proc_connect(struct cluster_proc *cp, int i, struct resp_client *c,
