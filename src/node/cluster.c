@@ -490,6 +490,7 @@ void cluster_recv(struct cluster *c, uint64_t from, const void *frame,
                     "or unknown peer)", (unsigned long long)from);
         return;
     }
+    cluster_peer_find(c, from)->heard_ms = cluster_now(c);
     switch (type) {
     case CLUSTER_FRAME_RAFT:
         recv_raft(c, from, &r);
@@ -579,6 +580,55 @@ static void sweep_all(struct cluster *c)
     sweep(c, &c->reads, now, "TRYAGAIN the read could not be confirmed in time");
 }
 
+/* True if this node should be hearing from peer id now: a leader from
+ * every member, a follower from its leader, a node without a leader from
+ * every voter (vote answers). */
+static bool expect_from(const struct cluster *c, const struct raft_conf *conf,
+                        uint64_t id)
+{
+    const struct raft_member *m = raft_conf_find(conf, id);
+    if (c->role == RAFT_LEADER)
+        return m != NULL;
+    if (c->leader_id != 0)
+        return id == c->leader_id;
+    return m != NULL && m->role == RAFT_VOTER;
+}
+
+/*
+ * A peer link can go silent without breaking: after a long partition the
+ * kernel's retransmission backoff may keep queued bytes waiting for many
+ * seconds after the network healed, and a link that only ever sends (one
+ * connection per direction) never notices.  So when a peer this node
+ * expects to hear from stays silent for two maximum election timeouts,
+ * its links are dropped and redialled (transport_peer_remove + set), at
+ * most once per such interval.
+ */
+static void peer_liveness(struct cluster *c)
+{
+    if (c->raft == NULL || c->net.peer_set == NULL ||
+        c->net.peer_remove == NULL)
+        return;
+    uint64_t now = cluster_now(c);
+    uint64_t silence = 2ull * c->rcfg.election_timeout_ms_max;
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    for (size_t i = 0; i < c->n_peers; i++) {
+        struct cluster_peer *p = &c->peers[i];
+        if (p->id == c->self_id || !expect_from(c, &st.conf, p->id))
+            continue;
+        if (p->heard_ms == 0)
+            p->heard_ms = now; /* start counting */
+        if (now - p->heard_ms < silence || now - p->reset_ms < silence)
+            continue;
+        p->reset_ms = now;
+        LOG_VERBOSE("cluster: nothing from peer %llu for %llu ms; "
+                    "redialling", (unsigned long long)p->id,
+                    (unsigned long long)(now - p->heard_ms));
+        c->net.peer_remove(c->net.ctx, p->id);
+        (void)c->net.peer_set(c->net.ctx, p->id, p->host, p->peer_port);
+    }
+}
+
 static void stop_check(struct cluster *c)
 {
     if (!c->stopping || c->stop_cb == NULL)
@@ -606,6 +656,7 @@ static void tick_cb(void *ctx)
     struct raft_event ev = {.type = RAFT_EV_TICK};
     (void)cluster_step(c, &ev);
     sweep_all(c);
+    peer_liveness(c);
     cluster_snap_progress(c);
     stop_check(c);
 }

@@ -98,6 +98,8 @@ struct cluster_peer {
     struct buf resp_out; /* batched FWD_RESP records to send */
     uint32_t resp_out_count;
     uint64_t match_index; /* leader: last seen progress (INFO) */
+    uint64_t heard_ms;    /* last frame received from it (io_now_ms) */
+    uint64_t reset_ms;    /* last time its links were redialled */
 };
 
 struct cluster {

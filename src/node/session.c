@@ -346,6 +346,8 @@ void session_ops_ready(struct session *s)
     if (s->in_batch)
         return;
     session_flush(s);
+    if (s->close_after_reply && s->op_head == NULL)
+        s->closing = true;
     if (s->closing)
         session_free(s);
 }
@@ -443,7 +445,9 @@ static void batch_end(struct session *s)
 {
     session_flush(s);
     s->in_batch = false;
-    if (s->close_after_reply && !s->closing)
+    /* QUIT or a protocol error behind replicated commands: their replies
+     * go out first (session_ops_ready closes once the queue is empty). */
+    if (s->close_after_reply && !s->closing && s->op_head == NULL)
         s->closing = true;
     if (s->closing) {
         session_free(s);

@@ -385,6 +385,12 @@ static void three_nodes_form_and_write_through_every_node(void **state)
                                  "INCR p\r\nGET p\r\n",
                                  6, 2000),
                         "+OK\r\n$1\r\n1\r\n:2\r\n+PONG\r\n:3\r\n$1\r\n3\r\n");
+    /* QUIT behind replicated writes: their replies first, then +OK. */
+    struct io_fake_conn *q = client(&w, f);
+    assert_string_equal(cmd_wait(&w, q, "SET q 1\r\nINCR q\r\nQUIT\r\n", 3,
+                                 2000),
+                        "+OK\r\n:2\r\n+OK\r\n");
+    assert_true(io_fake_closed(q));
     wait_converged(&w, 2000);
     assert_same_digest(&w);
     world_fini(&w);
