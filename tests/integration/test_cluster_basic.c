@@ -1,8 +1,11 @@
 /*
  * test_cluster_basic.c: a three-node cluster of real daemons (durability
  * memory, 127.0.0.1) forms with exactly one leader, takes writes through
- * every node, and every node's linearizable reads see every write; at the
- * end the three replicas hold the same keys and values.
+ * every node, and every node's linearizable reads see every write; the
+ * three replicas hold the same keys and values.  Then SIGTERM on the
+ * leader hands leadership over before the exit, and with one node of three
+ * left, writes and linearizable reads get -CLUSTERDOWN/-TRYAGAIN, not a
+ * hang.
  *
  * Every wait is a bounded poll of a condition (cluster_proc); every daemon
  * is stopped by the teardown, or at exit if a test failed.
@@ -13,6 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -131,6 +135,71 @@ static void replicas_hold_identical_data(void **state)
         buf_free(&d[i]);
 }
 
+/* SIGTERM on the leader: it hands leadership over before exiting (exit
+ * status 0, the log says so), and the others have a leader at once. */
+static void sigterm_on_the_leader_hands_leadership_over(void **state)
+{
+    (void)state;
+    int leader = cluster_proc_wait_leader(&cl, LEADER_WAIT_MS);
+    assert_true(leader >= 0);
+    /* server_proc removes the log of a clean exit: keep a link to it. */
+    char kept[160];
+    snprintf(kept, sizeof(kept), "%s.term", cl.node[leader].proc.log_path);
+    assert_int_equal(link(cl.node[leader].proc.log_path, kept), 0);
+    long long t0 = cluster_proc_now_ms();
+    int st = server_proc_stop(&cl.node[leader].proc, IT_STOP_TIMEOUT_MS);
+    long long t1 = cluster_proc_now_ms();
+    int next = cluster_proc_wait_leader(&cl, LEADER_WAIT_MS);
+    long long t2 = cluster_proc_now_ms();
+    bool handed = cluster_proc_log_has(kept, "leadership handed over", 0);
+    unlink(kept);
+    assert_int_equal(st, 0);
+    assert_true(next >= 0 && next != leader);
+    assert_true(handed);
+    printf("# SIGTERM: node %d exited in %lld ms, node %d leads %lld ms "
+           "later\n", leader + 1, t1 - t0, next + 1, t2 - t1);
+    struct resp_client c;
+    assert_int_equal(cluster_proc_connect(&cl, next, &c, IT_IO_TIMEOUT_MS), 0);
+    it_expect(&c, "SET basic:after-term yes", "+OK\r\n");
+    it_expect(&c, "GET basic:counter", "$1\r\n3\r\n");
+    resp_client_close(&c);
+}
+
+/* Without a quorum (one node of three left) a write and a linearizable
+ * read get -CLUSTERDOWN or -TRYAGAIN, never a hang (the daemon documents
+ * 2 x election-timeout-ms; the client waits IT_IO_TIMEOUT_MS). */
+static void no_quorum_answers_errors_not_hangs(void **state)
+{
+    (void)state;
+    int leader = cluster_proc_wait_leader(&cl, LEADER_WAIT_MS);
+    assert_true(leader >= 0);
+    int survivor = -1;
+    for (int i = 0; i < NODES; i++)
+        if (i != leader && cluster_proc_node_up(&cl, i))
+            survivor = i;
+    assert_true(survivor >= 0);
+    cluster_proc_node_kill(&cl, leader);
+    struct resp_client c;
+    assert_int_equal(
+        cluster_proc_connect(&cl, survivor, &c, IT_IO_TIMEOUT_MS), 0);
+    static const char *const cmds[] = {"SET basic:noquorum x", "GET basic:0:0",
+                                       "INCR basic:counter"};
+    for (size_t k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
+        long long t0 = cluster_proc_now_ms();
+        const char *r = resp_client_call(&c, cmds[k]);
+        long long dt = cluster_proc_now_ms() - t0;
+        if (r == NULL)
+            fail_msg("%s: no answer within %d ms", cmds[k], IT_IO_TIMEOUT_MS);
+        if (strncmp(r, "-CLUSTERDOWN", 12) != 0 &&
+            strncmp(r, "-TRYAGAIN", 9) != 0)
+            fail_msg("%s without a quorum -> %s", cmds[k],
+                     resp_client_show(r, strlen(r)));
+        printf("# no quorum: %s answered %.*s in %lld ms\n", cmds[k],
+               (int)strcspn(r, " \r"), r, dt);
+    }
+    resp_client_close(&c);
+}
+
 /* Last test: every node still running exits 0 on SIGTERM and none died on
  * its own during the tests (an assertion or a sanitizer report in a
  * follower would otherwise go unnoticed: the polls skip dead nodes). */
@@ -146,6 +215,8 @@ int main(void)
         cmocka_unit_test(one_leader_agreed_by_every_node),
         cmocka_unit_test(writes_through_every_node_are_read_everywhere),
         cmocka_unit_test(replicas_hold_identical_data),
+        cmocka_unit_test(sigterm_on_the_leader_hands_leadership_over),
+        cmocka_unit_test(no_quorum_answers_errors_not_hangs),
         cmocka_unit_test(every_node_exited_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
