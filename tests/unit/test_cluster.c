@@ -58,6 +58,10 @@ struct world {
     size_t q_head, q_len;
     bool cut[N + 1][N + 1]; /* link from -> to drops frames */
     uint8_t drop_type;      /* frames of this type (first byte) vanish */
+    /* A dead connection: frames from -> to vanish until either side
+     * redials the link (peer_remove, as the transport closes both). */
+    bool stale[N + 1][N + 1];
+    size_t redials;
     uint64_t now_ms;
 };
 
@@ -90,7 +94,7 @@ static void deliver_all(struct world *w)
         w->q_len--;
         struct member *to = &w->m[fr.to];
         if (to->up && w->m[fr.from].up && !w->cut[fr.from][fr.to] &&
-            fr.data[0] != w->drop_type)
+            !w->stale[fr.from][fr.to] && fr.data[0] != w->drop_type)
             cluster_recv(node_cluster(to->n), fr.from, fr.data, fr.len);
         free(fr.data);
     }
@@ -98,6 +102,26 @@ static void deliver_all(struct world *w)
 
 static int64_t snapshot_entries = 100000; /* per test */
 static uint64_t maxmemory_bytes;            /* per test; 0: none */
+
+static void net_peer_remove(void *ctx, uint64_t peer)
+{
+    struct member *m = ctx;
+    if (peer < 1 || peer > N)
+        return;
+    m->w->stale[m->id][peer] = false;
+    m->w->stale[peer][m->id] = false;
+    m->w->redials++;
+}
+
+static int net_peer_set(void *ctx, uint64_t peer, const char *host,
+                        uint16_t port)
+{
+    (void)ctx;
+    (void)peer;
+    (void)host;
+    (void)port;
+    return 0;
+}
 
 static const char *PEERS =
     "1@10.0.0.1:7001,2@10.0.0.2:7002,3@10.0.0.3:7003";
@@ -123,7 +147,9 @@ static void member_start(struct world *w, uint64_t id, uint64_t seed)
     assert_non_null(m->f);
     if (w->now_ms > 0)
         io_fake_advance(m->f, w->now_ms); /* clocks agree */
-    struct cluster_net net = {.ctx = m, .send = net_send};
+    struct cluster_net net = {.ctx = m, .send = net_send,
+                              .peer_set = net_peer_set,
+                              .peer_remove = net_peer_remove};
     assert_int_equal(node_new_net(&m->n, io_fake_io(m->f), &m->cfg, &net), 0);
     assert_int_equal(node_listen(m->n, "127.0.0.1", (uint16_t)(7000 + id)), 0);
     m->up = true;
@@ -509,6 +535,30 @@ static void forwarded_write_times_out_on_a_busy_follower(void **state)
     assert_non_null(strstr(r, "-TRYAGAIN"));
     assert_true(w.now_ms - t0 < 2 * 400 + 100);
     w.drop_type = 0;
+    world_fini(&w);
+}
+
+static void silent_links_are_redialled(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    /* Both links between the leader and f die without breaking (a long
+     * partition's retransmission backoff): frames just vanish. */
+    w.stale[leader][f] = w.stale[f][leader] = true;
+    w.redials = 0;
+    assert_string_equal(cmd_wait(&w, c, "SET a 2\r\n", 1, 2000), "+OK\r\n");
+    /* Someone expecting to hear from the other redials; f catches up. */
+    for (int t = 0; t < 3000 && status(&w, f).applied_index <
+                                    status(&w, leader).applied_index; t++)
+        step(&w);
+    assert_true(w.redials > 0);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
     world_fini(&w);
 }
 
@@ -953,6 +1003,7 @@ int main(void)
         cmocka_unit_test(leader_crash_elects_a_new_leader_that_has_every_write),
         cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
         cmocka_unit_test(forwarded_write_times_out_on_a_busy_follower),
+        cmocka_unit_test(silent_links_are_redialled),
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
