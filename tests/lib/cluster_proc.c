@@ -11,10 +11,12 @@
 #include "cluster_proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,8 +151,31 @@ bool cluster_proc_log_has(const char *path, const char *needle, int timeout_ms)
     return false;
 }
 
+/* Deletes namespaces an earlier run of these tests left behind when it was
+ * killed before its exit handlers ran (names "cit<pid>h" / "cit<pid>n<i>"
+ * whose process is gone).  Nothing else is touched. */
+static void netns_reap_stale(void)
+{
+    DIR *d = opendir("/var/run/netns");
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    for (int guard = 0; guard < 4096 && (e = readdir(d)) != NULL; guard++) {
+        int pid = 0, len = 0, idx = 0;
+        char kind = 0;
+        if (sscanf(e->d_name, "cit%d%c%n", &pid, &kind, &len) != 2 || pid <= 0)
+            continue;
+        bool ok = (kind == 'h' && e->d_name[len] == '\0') ||
+                  (kind == 'n' && sscanf(e->d_name + len, "%d", &idx) == 1);
+        if (ok && pid != (int)getpid() && kill(pid, 0) != 0 && errno == ESRCH)
+            (void)run("ip netns del %s", e->d_name);
+    }
+    closedir(d);
+}
+
 static int netns_setup(struct cluster_proc *cp)
 {
+    netns_reap_stale();
     snprintf(cp->hub, sizeof(cp->hub), "cit%dh", (int)getpid());
     if (ns_add(cp->hub) != 0 ||
         run("ip -n %s link add br0 type bridge", cp->hub) != 0 ||
