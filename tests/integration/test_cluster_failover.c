@@ -17,7 +17,9 @@
  *    every acknowledged write is there.  A reply nobody asked for (bytes
  *    left after a connection's one reply) fails the test: it would shift
  *    every later acknowledgement.  CAIRN_IT_TRACE=1 prints a timeline.
- * 2. The killed node restarts empty (memory mode).  While it rejoins, every
+ * 2. The killed node restarts empty (memory mode; the cluster snapshots
+ *    every 64 entries, so it must catch up from an installed snapshot, which
+ *    its log must say).  While it rejoins, every
  *    INFO replication sample of it must be consistent with "never a voter
  *    with lost state": whenever it reports voter:1 it holds at least the
  *    log the cluster had committed before it restarted (last_index).  It
@@ -77,7 +79,10 @@ static long long commit_before_restart = -1;
 static int setup(void **state)
 {
     (void)state;
-    static const char *const extra[] = {"--election-timeout-ms", "300", NULL};
+    /* Frequent snapshots: the leaders' logs are compacted, so the empty
+     * restarted node must catch up from an installed snapshot. */
+    static const char *const extra[] = {"--election-timeout-ms", "300",
+                                        "--snapshot-entries", "64", NULL};
     return cluster_proc_start(&cl, NODES, NODES, false, extra);
 }
 
@@ -406,6 +411,10 @@ static void restarted_empty_node_rejoins_as_learner_and_catches_up(void **state)
     assert_true(cluster_proc_node_up(&cl, leader));
     assert_int_equal(cluster_proc_call(&cl, leader, "INFO replication", info,
                                        sizeof(info)), 0);
+    if (!cluster_proc_log_has(cl.node[killed].proc.log_path,
+                              "installed the leader's snapshot", 1000))
+        fail_msg("the restarted node did not catch up from a snapshot (log %s)",
+                 cl.node[killed].proc.log_path);
     printf("# restart: %d samples, %d showed recovering/non-voter; "
            "term %lld -> %lld\n", samples, recovering_seen, term_before,
            cluster_proc_info_int(info, "raft_term"));
