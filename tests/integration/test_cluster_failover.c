@@ -411,6 +411,11 @@ static void restarted_empty_node_rejoins_as_learner_and_catches_up(void **state)
     assert_true(cluster_proc_node_up(&cl, leader));
     assert_int_equal(cluster_proc_call(&cl, leader, "INFO replication", info,
                                        sizeof(info)), 0);
+    /* Re-admission takes a HELLO probe, a REJOIN round and a catch-up, so
+     * the first samples (taken right after it answers PING) must show it. */
+    if (recovering_seen == 0)
+        fail_msg("no INFO sample showed the restarted node recovering or "
+                 "not a voter");
     if (!cluster_proc_log_has(cl.node[killed].proc.log_path,
                               "installed the leader's snapshot", 1000))
         fail_msg("the restarted node did not catch up from a snapshot (log %s)",
