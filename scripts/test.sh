@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
 WERROR=${WERROR:-OFF}
 FUZZ_SMOKE_SECONDS=${FUZZ_SMOKE_SECONDS:-20}
-SIM_SEEDS=${SIM_SEEDS:-400}
+SIM_SEEDS=${SIM_SEEDS:-1000}
 SIM_MUTANT_SEEDS=${SIM_MUTANT_SEEDS:-300}
 passed=0
 failed=0
@@ -70,7 +70,7 @@ coverage() {
 
 # ---- simulator stage (sim/, docs/design/sim.md) ----
 sim_smoke() {
-    build/cairn-sim --seeds "1..${SIM_SEEDS}" --quiet &&
+    build/cairn-sim --seeds "1..${SIM_SEEDS}" --quiet --until-safety &&
     BASE_BUILD=build JOBS="$JOBS" WERROR="$WERROR" \
         scripts/mutants.sh "$SIM_MUTANT_SEEDS"
 }

@@ -110,6 +110,8 @@ void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
     out->redirect = cairn_rng_chance(&rng, 1, 4);
     static const unsigned ttls[] = {5, 10, 20};
     out->ttl_pct = ttls[cairn_rng_below(&rng, ARRAY_LEN(ttls))];
+    static const unsigned admins[] = {0, 2, 10};
+    out->admin_permille = admins[cairn_rng_below(&rng, ARRAY_LEN(admins))];
 }
 
 void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
@@ -118,12 +120,12 @@ void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
     snprintf(out, len,
              "nodes=%u clients=%u keys=%u durability=%s election=%ums "
              "heartbeat=%ums snapshot-entries=%u lease-reads=%s redirect=%s "
-             "ttl-ops=%u%%",
+             "ttl-ops=%u%% admin-ops=%u/1000",
              k->nodes, k->clients, k->keys,
              k->durability == CONFIG_DURABILITY_FSYNC ? "fsync" : "memory",
              k->election_timeout_ms, k->heartbeat_ms, k->snapshot_entries,
              k->lease_reads ? "yes" : "no", k->redirect ? "yes" : "no",
-             k->ttl_pct);
+             k->ttl_pct, k->admin_permille);
 }
 
 /* ---- the node's log lines ---- */

@@ -55,6 +55,7 @@ struct sim_node_knobs {
     bool lease_reads;
     bool redirect;             /* followers answer -MOVED */
     unsigned ttl_pct;          /* workload side ops on TTL keys */
+    unsigned admin_permille;   /* transfers and membership changes */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

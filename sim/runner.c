@@ -344,7 +344,10 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     struct sim_workload_config wcfg = {
         .clients = cfg->clients, .first_host = cfg->nodes,
         .servers = cfg->nodes, .port = CLIENT_PORT, .keys = cfg->keys,
-        .think_us_max = 10000, .timeout_ms = 500, .ttl_pct = cfg->ttl_pct};
+        .think_us_max = 10000, .timeout_ms = 500, .ttl_pct = cfg->ttl_pct,
+        .admin_permille = cfg->admin_permille,
+        .admin_no_self_add = cfg->admin_no_self_add,
+        .admin_transfer_only = cfg->admin_transfer_only};
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
                                     hook_wall_step, hook_may_crash,

@@ -71,6 +71,9 @@ struct sim_run_config {
     uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
     uint64_t fault_delay_us; /* faults start this long after the start */
     unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
+    unsigned admin_permille; /* workload admin ops (transfer, membership) */
+    bool admin_no_self_add;  /* workload quarantine for a known node bug */
+    bool admin_transfer_only; /* the same: no membership changes */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);

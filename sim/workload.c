@@ -148,6 +148,12 @@ static void disconnect(struct client *c)
 }
 
 /* The pending operation's outcome stays unknown. */
+static void next_server(struct client *c)
+{
+    c->server = (c->server + 1) % c->wl->cfg.servers;
+    c->port = c->wl->cfg.port;
+}
+
 static void op_unknown(struct client *c)
 {
     ASSERT(c->state == C_WAITING);
@@ -155,13 +161,10 @@ static void op_unknown(struct client *c)
         c->side = false;
     else
         c->wl->stats.unknown++;
+    /* As a real client would: an unresponsive or broken server is left
+     * for the next one (a removed or cut-off node may never answer). */
+    next_server(c);
     disconnect(c);
-}
-
-static void next_server(struct client *c)
-{
-    c->server = (c->server + 1) % c->wl->cfg.servers;
-    c->port = c->wl->cfg.port;
 }
 
 static void think(struct client *c)
@@ -329,10 +332,50 @@ static void send_side(struct client *c)
     arm(c, wl->cfg.timeout_ms);
 }
 
+/* An admin side op while everything else goes on: CLUSTER TRANSFER (to
+ * any voter), or CLUSTER DELNODE / ADDNODE of a random server (ADDNODE
+ * makes it a learner that the leader promotes once caught up).  The reply
+ * is not checked: refusals (not the leader, a change in progress) are
+ * normal. */
+static void send_admin(struct client *c)
+{
+    struct sim_workload *wl = c->wl;
+    struct cairn_rng *rng = sim_world_rng(wl->w);
+    unsigned target = (unsigned)cairn_rng_below(rng, wl->cfg.servers);
+    char id[8], addr[48];
+    size_t ilen = (size_t)snprintf(id, sizeof(id), "%u", target + 1);
+    sim_net_host_addr(target, addr, sizeof(addr));
+    size_t alen = strlen(addr);
+    alen += (size_t)snprintf(addr + alen, sizeof(addr) - alen, ":%u",
+                             (unsigned)wl->cfg.port);
+    uint64_t x = cairn_rng_below(rng, 4);
+    if (x == 3 && wl->cfg.admin_no_self_add && target == c->server)
+        x = 0; /* quarantine: ADDNODE of the receiving node itself */
+    if (wl->cfg.admin_transfer_only)
+        x = 0;
+    const char *sub = x < 2 ? "TRANSFER" : x == 2 ? "DELNODE" : "ADDNODE";
+    const char *argv[4] = {"CLUSTER", sub, id, addr};
+    size_t lens[4] = {7, strlen(sub), ilen, alen};
+    int argc = x == 0 ? 2 : x == 3 ? 4 : 3;
+    c->side = true;
+    c->state = C_WAITING;
+    wl->stats.admin_ops++;
+    if (send_command(c, argc, argv, lens) != 0) {
+        op_unknown(c);
+        return;
+    }
+    arm(c, wl->cfg.timeout_ms);
+}
+
 static void send_request(struct client *c)
 {
     struct sim_workload *wl = c->wl;
     struct cairn_rng *rng = sim_world_rng(wl->w);
+    if (wl->cfg.admin_permille > 0 &&
+        cairn_rng_below(rng, 1000) < wl->cfg.admin_permille) {
+        send_admin(c);
+        return;
+    }
     if (wl->cfg.ttl_pct > 0 && cairn_rng_below(rng, 100) < wl->cfg.ttl_pct) {
         send_side(c);
         return;

@@ -19,7 +19,9 @@
  *     client reconnects.  Operations still pending at the end are unknown.
  * With ttl_pct > 0 a share of requests are side ops on keys "t0".."t3"
  * (SET .. PX 1..300, GET), not recorded: they make keys expire under
- * replication, for the replica-state check.
+ * replication, for the replica-state check.  With admin_permille > 0 a
+ * share are CLUSTER TRANSFER / DELNODE / ADDNODE of random servers:
+ * leadership transfers and membership changes while faults are active.
  * Values per key stay under LIN_VALUE_LEN_MAX: clients stop APPENDing to a
  * key that has grown past half of it.
  */
@@ -41,6 +43,9 @@ struct sim_workload_config {
     uint64_t think_us_max; /* pause between a reply and the next request */
     uint64_t timeout_ms;   /* no reply by then: unknown, reconnect */
     unsigned ttl_pct;      /* share of side ops on TTL keys (0: none) */
+    unsigned admin_permille; /* CLUSTER TRANSFER/DELNODE/ADDNODE side ops */
+    bool admin_no_self_add;  /* never ADDNODE the server the client is on */
+    bool admin_transfer_only; /* no membership changes, only transfers */
 };
 
 struct sim_workload_stats {
@@ -50,7 +55,8 @@ struct sim_workload_stats {
     uint64_t redirected;   /* withdrawn "not applied" errors */
     uint64_t other_errors; /* unexpected errors (recorded as unknown) */
     uint64_t connects_failed;
-    uint64_t side_ops;     /* TTL side ops answered (not in the history) */
+    uint64_t side_ops;     /* side ops answered (not in the history) */
+    uint64_t admin_ops;    /* admin side ops sent */
     char first_error[96];  /* text of the first unexpected error, if any */
     char last_redirect[96]; /* text of the last redirect, if any */
 };
