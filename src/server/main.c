@@ -249,18 +249,38 @@ static int server_start(struct server *s, const struct node_config *cfg)
     return 0;
 }
 
-/* Closes everything and runs the loop until libuv released every handle. */
+static void drain_timeout_cb(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* Closes everything and runs the loop until libuv released every handle,
+ * for at most a second: a peer connection attempt into a partitioned
+ * network stays pending until the kernel gives up (minutes) and io.h
+ * cannot cancel it, so then the process exits without the final frees. */
 static void server_stop(struct server *s)
 {
     if (s->node != NULL)
         node_free(s->node);
-    if (s->uv != NULL) {
-        uv_close((uv_handle_t *)&s->sigint, NULL);
-        uv_close((uv_handle_t *)&s->sigterm, NULL);
-        uv_run(&s->loop, UV_RUN_DEFAULT);
-        io_uv_free(s->uv);
-        uv_loop_close(&s->loop);
+    if (s->uv == NULL)
+        return;
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_timer_t drain;
+    uv_timer_init(&s->loop, &drain);
+    uv_timer_start(&drain, drain_timeout_cb, 1000, 0);
+    uv_unref((uv_handle_t *)&drain); /* the timer alone keeps nothing up */
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&drain, NULL);
+    uv_run(&s->loop, UV_RUN_NOWAIT);
+    if (io_uv_handles_open(s->uv) != 0) {
+        LOG_NOTICE("exiting with %zu connection attempts still pending",
+                   io_uv_handles_open(s->uv));
+        return;
     }
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+    io_uv_free(s->uv);
+    uv_loop_close(&s->loop);
 }
 
 int main(int argc, char **argv)
