@@ -538,6 +538,49 @@ static void forwarded_write_times_out_on_a_busy_follower(void **state)
     world_fini(&w);
 }
 
+static void removed_leader_steps_down_and_can_be_added_back(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    struct io_fake_conn *c = client(&w, leader);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
+             (unsigned long long)leader);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    /* The removal commits, the old leader steps down, the other two elect
+     * a leader among themselves. */
+    uint64_t l2 = 0;
+    for (int t = 0; t < 3000 && l2 == 0; t++) {
+        step(&w);
+        for (uint64_t i = 1; i <= N; i++)
+            if (i != leader && status(&w, i).role == RAFT_LEADER &&
+                status(&w, i).members == 2)
+                l2 = i;
+    }
+    assert_int_not_equal(l2, 0);
+    assert_int_not_equal(status(&w, leader).role, RAFT_LEADER);
+    struct io_fake_conn *c2 = client(&w, l2);
+    assert_string_equal(cmd_wait(&w, c2, "SET r 1\r\n", 1, 2000), "+OK\r\n");
+    const char *r = cmd_wait(&w, c2, "CLUSTER NODES\r\n", 1, 10);
+    assert_null(strstr(r, leader == 1 ? "10.0.0.1:" : leader == 2
+                                                         ? "10.0.0.2:"
+                                                         : "10.0.0.3:"));
+    /* Added back as a learner, it catches up and is promoted. */
+    snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu\r\n",
+             (unsigned long long)leader);
+    assert_string_equal(cmd_wait(&w, c2, cmd, 1, 10), "+OK\r\n");
+    for (int t = 0; t < 5000 && !(status(&w, l2).members == 3 &&
+                                  status(&w, leader).voter); t++)
+        step(&w);
+    assert_int_equal(status(&w, l2).members, 3);
+    assert_true(status(&w, leader).voter);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
 static void silent_links_are_redialled(void **state)
 {
     (void)state;
@@ -1003,6 +1046,7 @@ int main(void)
         cmocka_unit_test(leader_crash_elects_a_new_leader_that_has_every_write),
         cmocka_unit_test(no_leader_gives_an_error_in_bounded_time),
         cmocka_unit_test(forwarded_write_times_out_on_a_busy_follower),
+        cmocka_unit_test(removed_leader_steps_down_and_can_be_added_back),
         cmocka_unit_test(silent_links_are_redialled),
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
