@@ -8,7 +8,7 @@
 # failure (liveness or inconclusive outcomes there are listed, not fatal:
 # they are open node issues, docs/design/sim.md).
 #
-#   scripts/mutants.sh [MAX_SEEDS] [k ...]     default: 300 seeds, every mutant
+#   scripts/mutants.sh [MAX_SEEDS] [k ...]     default: 400 seeds, every mutant
 #
 # Mutants (src/raft: docs/design/raft.md; 8 is in src/kv/kv.c):
 #   1 commit earlier-term entries by counting replicas (Figure 8)
@@ -28,7 +28,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-MAX=${1:-300}
+MAX=${1:-400}
 shift || true
 MUTANTS=("$@")
 [ ${#MUTANTS[@]} -eq 0 ] && MUTANTS=(1 2 3 4 5 6 7 8)

@@ -589,6 +589,11 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
         out->unsupported[SIM_FAULT_FSYNC_FAIL] = true;
 }
 
+struct node *sim_node_adapter_node(void *server)
+{
+    return ((struct server *)server)->n;
+}
+
 void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out)
 {

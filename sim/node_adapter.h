@@ -72,6 +72,11 @@ void sim_node_adapter_free(struct sim_node_adapter *a);
 void sim_node_adapter_ops(struct sim_node_adapter *a,
                           struct sim_server_ops *out);
 
+/* The node behind a server handle the ops gave out (tests tamper with it
+ * to prove the checks fire). */
+struct node;
+struct node *sim_node_adapter_node(void *server);
+
 /* Counters of what the checks looked at (a check that saw nothing proves
  * nothing). */
 struct sim_node_check_stats {
