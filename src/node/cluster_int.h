@@ -333,6 +333,10 @@ void cluster_snap_install(struct cluster *c,
                           const struct raft_snapshot_meta *m);
 void cluster_snap_handback(struct cluster *c);
 void cluster_snap_free(struct cluster *c);
+/* Loads snapshot bytes (address book prefix, then the kv): the kv is
+ * replaced only if all of it is valid.  0 or CAIRN_ECORRUPT/EVERSION/
+ * ENOMEM. */
+int cluster_snap_load(struct cluster *c, const void *data, size_t len);
 
 /* ---- cluster_storage.c (durability fsync) ---- */
 /* Opens the group's files; the group is created from them in the open

@@ -16,6 +16,11 @@
  * applied index jumps to the snapshot's, and the snapshot is handed back
  * to raft after the step (so this node can serve it when it leads).
  *
+ * Bytes: a prefix "CAIRNCL1" | u32 count | count x (u64 id | u16 client
+ * port | u8 host length | host), the address book as of the snapshot's
+ * index (CLUSTER ADDNODE records may have been compacted away), then the
+ * kv snapshot (kv/snapshot.h).
+ *
  * Invariant: the configuration in a snapshot's meta is the one in force at
  * its index (c->applied_conf, updated as CONFIG entries are applied).
  */
@@ -28,6 +33,61 @@
 #include "kv/snapshot.h"
 #include "node/cluster_int.h"
 #include "node/node_int.h"
+
+#define SNAP_MAGIC "CAIRNCL1"
+
+static int prefix_write(struct cluster *c, struct buf *b)
+{
+    size_t need = 12;
+    for (size_t i = 0; i < c->n_peers; i++)
+        need += 11 + strlen(c->peers[i].host);
+    int rc = buf_reserve(b, need);
+    if (rc != 0)
+        return rc;
+    (void)buf_append(b, SNAP_MAGIC, 8);
+    (void)put_u32(b, (uint32_t)c->n_peers);
+    for (size_t i = 0; i < c->n_peers; i++) {
+        const struct cluster_peer *p = &c->peers[i];
+        size_t hl = strlen(p->host);
+        (void)put_u64(b, p->id);
+        (void)put_u8(b, (uint8_t)(p->port & 0xff));
+        (void)put_u8(b, (uint8_t)(p->port >> 8));
+        (void)put_u8(b, (uint8_t)hl);
+        (void)buf_append(b, p->host, hl);
+    }
+    return 0;
+}
+
+int cluster_snap_load(struct cluster *c, const void *data, size_t len)
+{
+    struct reader r = {.p = data, .len = len};
+    const uint8_t *magic = get_bytes(&r, 8);
+    uint32_t n = get_u32(&r);
+    if (r.bad || memcmp(magic, SNAP_MAGIC, 8) != 0 || n > RAFT_MEMBERS_MAX)
+        return CAIRN_ECORRUPT;
+    struct config_peer peers[RAFT_MEMBERS_MAX];
+    for (uint32_t i = 0; i < n; i++) {
+        peers[i].id = get_u64(&r);
+        uint32_t port = get_u8(&r);
+        port |= (uint32_t)get_u8(&r) << 8; /* two statements: in order */
+        peers[i].port = (uint16_t)port;
+        uint8_t hl = get_u8(&r);
+        const uint8_t *h = get_bytes(&r, hl);
+        if (r.bad || hl == 0 || hl >= sizeof(peers[i].host) ||
+            peers[i].id == 0 || peers[i].port == 0)
+            return CAIRN_ECORRUPT;
+        memcpy(peers[i].host, h, hl);
+        peers[i].host[hl] = '\0';
+    }
+    uint64_t tag = 0;
+    int rc = kv_snapshot_load(node_kv(c->node), r.p, r.len, io_wall_ms(c->io),
+                              &tag);
+    if (rc != 0)
+        return rc;
+    for (uint32_t i = 0; i < n; i++)
+        cluster_member_peer_add(c, peers[i].id, peers[i].host, peers[i].port);
+    return 0;
+}
 
 void cluster_snap_conf_applied(struct cluster *c, const struct raft_entry *e)
 {
@@ -56,6 +116,11 @@ void cluster_snap_maybe_begin(struct cluster *c)
     c->snap_meta.last_term = term;
     c->snap_meta.conf = c->applied_conf;
     buf_clear(&c->snap_building);
+    if (prefix_write(c, &c->snap_building) != 0) {
+        kv_snapshot_end(c->snap_w);
+        c->snap_w = NULL;
+        return;
+    }
     LOG_VERBOSE("cluster: snapshot at index %llu started",
                 (unsigned long long)c->applied_index);
 }
@@ -146,11 +211,9 @@ void cluster_snap_install(struct cluster *c, const struct raft_snapshot_meta *m)
         if (!c->snap_writing)
             buf_clear(&c->snap_building);
     }
-    uint64_t tag = 0;
     int rc = CAIRN_ECORRUPT;
     if (c->snap_recv.len == m->size)
-        rc = kv_snapshot_load(node_kv(c->node), c->snap_recv.data,
-                              c->snap_recv.len, io_wall_ms(c->io), &tag);
+        rc = cluster_snap_load(c, c->snap_recv.data, c->snap_recv.len);
     if (rc != 0) {
         /* raft considers it installed: this replica would diverge. */
         LOG_WARNING("cluster: cannot load the leader's snapshot at %llu: %s; "

@@ -105,9 +105,7 @@ static int restore(struct cluster *c, const struct raft_restore *rs,
                    const void *snap, size_t snap_len)
 {
     if (snap_len > 0) {
-        uint64_t tag = 0;
-        int rc = kv_snapshot_load(node_kv(c->node), snap, snap_len,
-                                  io_wall_ms(c->io), &tag);
+        int rc = cluster_snap_load(c, snap, snap_len);
         if (rc != 0) {
             LOG_WARNING("cluster: the snapshot on disk does not load: %s",
                         cairn_strerror(rc));

@@ -727,6 +727,18 @@ static void restarted_node_catches_up_from_a_snapshot(void **state)
         run_ms(&w, 5);
     }
     assert_true(status(&w, leader).snapshot_index > 40);
+    /* An address book change through the log (ADDNODE of a known id),
+     * then compacted away: the snapshot must carry it. */
+    uint64_t g = f % N + 1 == leader ? leader % N + 1 : f % N + 1;
+    snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu 10.0.0.99:7099\r\n",
+             (unsigned long long)g);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    for (int i = 81; i <= 100; i++) {
+        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
+        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
+        run_ms(&w, 5);
+    }
     member_start(&w, f, 700 + f);
     for (int t = 0; t < 5000 && (status(&w, f).recovering ||
                                  !status(&w, f).voter); t++)
@@ -738,7 +750,9 @@ static void restarted_node_catches_up_from_a_snapshot(void **state)
     assert_same_digest(&w);
     struct io_fake_conn *cf = client(&w, f);
     assert_string_equal(cmd_wait(&w, cf, "MGET n k1 k80\r\n", 3, 2000),
-                        "*3\r\n$2\r\n80\r\n$1\r\n1\r\n$2\r\n80\r\n");
+                        "*3\r\n$3\r\n100\r\n$1\r\n1\r\n$2\r\n80\r\n");
+    const char *r = cmd_wait(&w, cf, "CLUSTER NODES\r\n", 1, 10);
+    assert_non_null(strstr(r, "10.0.0.99:7099"));
     world_fini(&w);
     snapshot_entries = 100000;
 }
