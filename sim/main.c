@@ -67,6 +67,7 @@ struct args {
     bool until_safety;
     bool membership;
     bool self_add;
+    bool alloc_faults;
 };
 
 static int usage(void)
@@ -78,6 +79,7 @@ static int usage(void)
             "                 [--budget STEPS] [--quiet] [--node-log]\n"
             "                 [--no-quarantine] [--keep-going] [--until-safety]\n"
             "                 [--check-every-ms N] [--membership] [--self-add]\n"
+            "                 [--alloc-faults]\n"
             "                 [--standin [--bug ack-before-fsync|no-replay]]\n");
     return EXIT_USAGE;
 }
@@ -168,6 +170,8 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->keep_going = true;
         else if (strcmp(opt, "--until-safety") == 0)
             a->until_safety = true;
+        else if (strcmp(opt, "--alloc-faults") == 0)
+            a->alloc_faults = true;
         else if (strcmp(opt, "--membership") == 0)
             a->membership = true;
         else if (strcmp(opt, "--self-add") == 0)
@@ -229,6 +233,9 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     s->cfg.nodes = k.nodes;
     s->cfg.ttl_pct = k.ttl_pct;
     s->cfg.admin_permille = k.admin_permille;
+    /* Allocation faults diverge replicas (bug 6): off unless asked for. */
+    s->cfg.alloc_fail_ppm =
+        a->alloc_faults || a->no_quarantine ? k.alloc_fail_ppm : 0;
     s->cfg.clients = k.clients;
     s->cfg.keys = k.keys;
     sim_node_knobs_describe(&k, s->knobs, sizeof(s->knobs));
@@ -262,6 +269,8 @@ static void replay_command(const struct args *a, const char *argv0,
         o += snprintf(out + o, len - (size_t)o, " --no-faults");
     if (a->no_quarantine)
         o += snprintf(out + o, len - (size_t)o, " --no-quarantine");
+    if (a->alloc_faults)
+        o += snprintf(out + o, len - (size_t)o, " --alloc-faults");
     if (a->membership)
         o += snprintf(out + o, len - (size_t)o,
                       a->self_add ? " --self-add" : " --membership");
@@ -275,10 +284,11 @@ static void replay_command(const struct args *a, const char *argv0,
 static void print_result(const struct sim_run_result *r, uint64_t seed)
 {
     printf("seed=%" PRIu64 " %s ops=%" PRIu64 " replied=%" PRIu64
-           " unknown=%" PRIu64 " crashes=%" PRIu64 " events=%" PRIu64
+           " unknown=%" PRIu64 " crashes=%" PRIu64 " enomem=%" PRIu64
+           " events=%" PRIu64
            " sim=%.1fs real=%.3fs (%.0fx) hash=%016" PRIx64 "\n",
            seed, sim_run_outcome_name(r->outcome), r->ops, r->replied,
-           r->unknown, r->crashes, r->events, (double)r->sim_us / 1e6,
+           r->unknown, r->crashes, r->alloc_failed, r->events, (double)r->sim_us / 1e6,
            r->real_s, r->real_s > 0 ? (double)r->sim_us / 1e6 / r->real_s : 0,
            r->trace_hash);
     if (r->other_errors > 0 || r->redirected > 0)

@@ -112,6 +112,8 @@ void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
     out->ttl_pct = ttls[cairn_rng_below(&rng, ARRAY_LEN(ttls))];
     static const unsigned admins[] = {0, 2, 10};
     out->admin_permille = admins[cairn_rng_below(&rng, ARRAY_LEN(admins))];
+    static const uint32_t allocs[] = {0, 0, 0, 100, 1000};
+    out->alloc_fail_ppm = allocs[cairn_rng_below(&rng, ARRAY_LEN(allocs))];
 }
 
 void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
@@ -120,12 +122,12 @@ void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
     snprintf(out, len,
              "nodes=%u clients=%u keys=%u durability=%s election=%ums "
              "heartbeat=%ums snapshot-entries=%u lease-reads=%s redirect=%s "
-             "ttl-ops=%u%% admin-ops=%u/1000",
+             "ttl-ops=%u%% admin-ops=%u/1000 alloc-fail=%uppm",
              k->nodes, k->clients, k->keys,
              k->durability == CONFIG_DURABILITY_FSYNC ? "fsync" : "memory",
              k->election_timeout_ms, k->heartbeat_ms, k->snapshot_entries,
              k->lease_reads ? "yes" : "no", k->redirect ? "yes" : "no",
-             k->ttl_pct, k->admin_permille);
+             k->ttl_pct, k->admin_permille, k->alloc_fail_ppm);
 }
 
 /* ---- the node's log lines ---- */

@@ -56,6 +56,7 @@ struct sim_node_knobs {
     bool redirect;             /* followers answer -MOVED */
     unsigned ttl_pct;          /* workload side ops on TTL keys */
     unsigned admin_permille;   /* transfers and membership changes */
+    uint32_t alloc_fail_ppm;   /* node allocations failing (fault phase) */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

@@ -51,6 +51,8 @@ struct run {
     struct sim_event check_ev;
     struct sim_event faults_ev;
     struct sim_faults *faults;
+    struct cairn_rng alloc_rng; /* its own stream: the world's is untouched */
+    uint64_t alloc_failed;
     bool invariant_failed;
     char invariant[256];
 };
@@ -184,6 +186,22 @@ static void faults_start_fire(struct sim_event *ev)
 {
     struct run *r = sim_container_of(ev, struct run, faults_ev);
     sim_faults_start(r->faults);
+}
+
+/* Allocation faults: only allocations made while a server node's own event
+ * fires (its timers, connections, disk completions), never the
+ * simulator's own (sim_alloc_internal) nor a restart (a fault event). */
+static bool alloc_fail_hook(void *ctx, size_t size)
+{
+    struct run *r = ctx;
+    (void)size;
+    if (sim_alloc_internal() ||
+        sim_world_firing_node(r->w) >= r->cfg->nodes)
+        return false;
+    if (cairn_rng_below(&r->alloc_rng, 1000000) >= r->cfg->alloc_fail_ppm)
+        return false;
+    r->alloc_failed++;
+    return true;
 }
 
 /* Runs the world to until_us in slices, so a broken invariant stops the run
@@ -366,7 +384,11 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     sim_event_init(&r.check_ev, SIM_EV_USER, SIM_NODE_NONE, check_fire);
     if (ops->check != NULL)
         sim_world_schedule_in(r.w, &r.check_ev, cfg->check_interval_us);
+    cairn_rng_seed(&r.alloc_rng, cfg->seed ^ 0xa110cull);
+    if (cfg->alloc_fail_ppm > 0 && !cfg->no_faults)
+        cairn_alloc_set_fail_hook(alloc_fail_hook, &r);
     int rc = run_phase(&r, cfg->fault_us);
+    cairn_alloc_set_fail_hook(NULL, NULL);
     sim_world_cancel(r.w, &r.faults_ev);
     sim_faults_quiesce(faults);
     /* Pauses cannot be cut short (their events already moved to the end):
@@ -408,6 +430,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     out->events = sim_world_events_fired(r.w);
     out->sim_us = sim_world_now_us(r.w);
     out->crashes = r.crashes;
+    out->alloc_failed = r.alloc_failed;
     if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure) {
         sim_report_dump_ring(r.w, stderr);
         describe_servers(&r, stderr);

@@ -74,6 +74,7 @@ struct sim_run_config {
     unsigned admin_permille; /* workload admin ops (transfer, membership) */
     bool admin_no_self_add;  /* workload quarantine for a known node bug */
     bool admin_transfer_only; /* the same: no membership changes */
+    uint32_t alloc_fail_ppm; /* node allocations failing in the fault phase */
 };
 
 void sim_run_config_default(struct sim_run_config *cfg);
@@ -100,6 +101,7 @@ struct sim_run_result {
     uint64_t unknown;
     uint64_t liveness_replies;
     uint64_t crashes;       /* fault crashes plus fatal restarts */
+    uint64_t alloc_failed;  /* node allocations made to fail */
     char swarm[256];
     char invariant[256];    /* SIM_RUN_INVARIANT: the check's message */
     uint64_t other_errors;  /* error replies left unknown */
