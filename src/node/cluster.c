@@ -732,6 +732,12 @@ void cluster_execute(struct cluster *c, struct session *s,
         cluster_op_fail(c, op, "OOM out of memory");
         return;
     }
+    if (op->cmd.len + 64 > c->rcfg.entry_size_max) {
+        /* Checked here too so a follower never forwards what the leader
+         * would refuse (and the transport could not carry). */
+        cluster_op_fail(c, op, "ERR command too large to replicate");
+        return;
+    }
     if (c->waiting.head != NULL)
         cluster_list_push(&c->waiting, op); /* behind earlier writes */
     else if (leader)
