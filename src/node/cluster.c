@@ -131,9 +131,14 @@ struct cluster_op *cluster_list_pop(struct cluster_list *l)
     return op;
 }
 
+/* The clock of every Raft event and op deadline: io_now_us, not the
+ * loop's cached io_now_ms, because a lease read must not be judged with a
+ * time that lags by a whole busy loop iteration (the lease's safety margin
+ * is 10% of the election timeout).  Monotonic, the same source as
+ * io_now_ms, so timers computed from it stay consistent. */
 uint64_t cluster_now(const struct cluster *c)
 {
-    return io_now_ms(c->io);
+    return io_now_us(c->io) / 1000;
 }
 
 bool cluster_is_leader(const struct cluster *c)
