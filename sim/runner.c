@@ -342,6 +342,68 @@ static enum sim_run_outcome judge(const struct run *r,
     return SIM_RUN_OK;
 }
 
+/* Fault phase (with allocation faults if asked), settling of pauses,
+ * liveness phase, drain.  Returns 0 or the first run_phase error. */
+static int run_phases(struct run *r, struct sim_workload *wl,
+                      struct sim_run_result *out)
+{
+    const struct sim_run_config *cfg = r->cfg;
+    cairn_rng_seed(&r->alloc_rng, cfg->seed ^ 0xa110cull);
+    if (cfg->alloc_fail_ppm > 0 && !cfg->no_faults)
+        cairn_alloc_set_fail_hook(alloc_fail_hook, r);
+    int rc = run_phase(r, cfg->fault_us);
+    cairn_alloc_set_fail_hook(NULL, NULL);
+    sim_world_cancel(r->w, &r->faults_ev);
+    sim_faults_quiesce(r->faults);
+    /* Pauses cannot be cut short (their events already moved to the end):
+     * liveness is measured once the last one is over. */
+    uint64_t settle = sim_world_now_us(r->w);
+    for (unsigned i = 0; i < cfg->nodes; i++)
+        settle = CAIRN_MAX(settle, sim_world_node_paused_until(r->w, i));
+    if (rc == 0)
+        rc = run_phase(r, settle);
+    struct sim_workload_stats st;
+    sim_workload_stats_get(wl, &st);
+    uint64_t before = st.replied;
+    if (rc == 0)
+        rc = run_phase(r, settle + cfg->liveness_us);
+    sim_workload_stats_get(wl, &st);
+    out->liveness_replies = st.replied - before;
+    sim_workload_stop(wl);
+    if (rc == 0)
+        rc = run_phase(r, sim_world_now_us(r->w) + DRAIN_US);
+    return rc;
+}
+
+/* Checks the history, judges the run and fills the rest of out; on
+ * failure dumps what a report needs to stderr. */
+static void judge_and_report(struct run *r, const struct sim_history *h,
+                             int rc, struct sim_run_result *out)
+{
+    out->unknown = sim_history_pending(h);
+    if (sim_history_check(h, r->cfg->check_budget, &out->lin) != 0)
+        rc = CAIRN_EINVAL;
+    out->outcome = judge(r, out, rc);
+    if (r->invariant_failed)
+        memcpy(out->invariant, r->invariant, sizeof(out->invariant));
+    if (out->ops >= r->cfg->ops_max && out->outcome == SIM_RUN_INCONCLUSIVE)
+        snprintf(out->lin.explain, sizeof(out->lin.explain),
+                 "the history filled up (%u ops) before the run ended, so "
+                 "liveness was not judged; lower the load or raise ops_max",
+                 r->cfg->ops_max);
+    out->trace_hash = sim_world_trace_hash(r->w);
+    out->events = sim_world_events_fired(r->w);
+    out->sim_us = sim_world_now_us(r->w);
+    out->crashes = r->crashes;
+    out->alloc_failed = r->alloc_failed;
+    if (out->outcome != SIM_RUN_OK && r->cfg->dump_on_failure) {
+        sim_report_dump_ring(r->w, stderr);
+        describe_servers(r, stderr);
+        if (out->outcome == SIM_RUN_NOT_LINEARIZABLE)
+            dump_key_history(h, &out->lin, stderr);
+    }
+}
+
 void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
              struct sim_run_result *out)
 {
@@ -384,30 +446,8 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     sim_event_init(&r.check_ev, SIM_EV_USER, SIM_NODE_NONE, check_fire);
     if (ops->check != NULL)
         sim_world_schedule_in(r.w, &r.check_ev, cfg->check_interval_us);
-    cairn_rng_seed(&r.alloc_rng, cfg->seed ^ 0xa110cull);
-    if (cfg->alloc_fail_ppm > 0 && !cfg->no_faults)
-        cairn_alloc_set_fail_hook(alloc_fail_hook, &r);
-    int rc = run_phase(&r, cfg->fault_us);
-    cairn_alloc_set_fail_hook(NULL, NULL);
-    sim_world_cancel(r.w, &r.faults_ev);
-    sim_faults_quiesce(faults);
-    /* Pauses cannot be cut short (their events already moved to the end):
-     * liveness is measured once the last one is over. */
-    uint64_t settle = sim_world_now_us(r.w);
-    for (unsigned i = 0; i < cfg->nodes; i++)
-        settle = CAIRN_MAX(settle, sim_world_node_paused_until(r.w, i));
-    if (rc == 0)
-        rc = run_phase(&r, settle);
+    int rc = run_phases(&r, wl, out);
     struct sim_workload_stats st;
-    sim_workload_stats_get(wl, &st);
-    uint64_t before = st.replied;
-    if (rc == 0)
-        rc = run_phase(&r, settle + cfg->liveness_us);
-    sim_workload_stats_get(wl, &st);
-    out->liveness_replies = st.replied - before;
-    sim_workload_stop(wl);
-    if (rc == 0)
-        rc = run_phase(&r, sim_world_now_us(r.w) + DRAIN_US);
     sim_workload_stats_get(wl, &st);
     out->ops = st.sent;
     out->other_errors = st.other_errors;
@@ -415,28 +455,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     memcpy(out->first_error, st.first_error, sizeof(out->first_error));
     memcpy(out->last_redirect, st.last_redirect, sizeof(out->last_redirect));
     out->replied = st.replied;
-    out->unknown = sim_history_pending(h);
-    if (sim_history_check(h, cfg->check_budget, &out->lin) != 0)
-        rc = CAIRN_EINVAL;
-    out->outcome = judge(&r, out, rc);
-    if (r.invariant_failed)
-        memcpy(out->invariant, r.invariant, sizeof(out->invariant));
-    if (out->ops >= cfg->ops_max && out->outcome == SIM_RUN_INCONCLUSIVE)
-        snprintf(out->lin.explain, sizeof(out->lin.explain),
-                 "the history filled up (%u ops) before the run ended, so "
-                 "liveness was not judged; lower the load or raise ops_max",
-                 cfg->ops_max);
-    out->trace_hash = sim_world_trace_hash(r.w);
-    out->events = sim_world_events_fired(r.w);
-    out->sim_us = sim_world_now_us(r.w);
-    out->crashes = r.crashes;
-    out->alloc_failed = r.alloc_failed;
-    if (out->outcome != SIM_RUN_OK && cfg->dump_on_failure) {
-        sim_report_dump_ring(r.w, stderr);
-        describe_servers(&r, stderr);
-        if (out->outcome == SIM_RUN_NOT_LINEARIZABLE)
-            dump_key_history(h, &out->lin, stderr);
-    }
+    judge_and_report(&r, h, rc, out);
 
     sim_world_cancel(r.w, &r.check_ev);
     sim_faults_free(faults);
