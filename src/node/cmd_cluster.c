@@ -344,4 +344,11 @@ void cluster_info_replication(struct node *n, struct buf *b)
         leader ? cl->n_peers - 1 : 0);
     if (leader && cl->raft != NULL)
         info_peers(cl, b, &rst);
+    if (!leader)
+        /* Redis's replica fields, for tools that read them. */
+        (void)buf_printf(b,
+                         "master_host:%s\r\nmaster_port:%u\r\n"
+                         "master_link_status:%s\r\n",
+                         lp != NULL ? lp->host : "", lp != NULL ? lp->port : 0,
+                         lp != NULL && !st.recovering ? "up" : "down");
 }
