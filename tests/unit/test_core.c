@@ -134,6 +134,27 @@ static void crc_known_answers(void **state)
     assert_int_equal(cairn_crc32c(part, "56789", 5), 0xE3069283u);
 }
 
+static void crc32c_fast_path_matches_portable(void **state)
+{
+    (void)state;
+    struct cairn_rng rng;
+    cairn_rng_seed(&rng, 42);
+    unsigned char data[1031];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (unsigned char)cairn_rng_next(&rng);
+    /* Every length and alignment up to a few words, and a long run. */
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t len = 0; len + off <= 40; len++) {
+            uint32_t a = cairn_crc32c(7, data + off, len);
+            uint32_t b = cairn_crc32c_portable(7, data + off, len);
+            assert_int_equal(a, b);
+        }
+    }
+    assert_int_equal(cairn_crc32c(0, data, sizeof(data)),
+                     cairn_crc32c_portable(0, data, sizeof(data)));
+    assert_int_equal(cairn_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+}
+
 static void hash_depends_on_seed(void **state)
 {
     (void)state;
@@ -162,6 +183,7 @@ int main(void)
         cmocka_unit_test(i64_to_str_round_trips_extremes),
         cmocka_unit_test(rng_is_deterministic_per_seed),
         cmocka_unit_test(crc_known_answers),
+        cmocka_unit_test(crc32c_fast_path_matches_portable),
         cmocka_unit_test(hash_depends_on_seed),
         cmocka_unit_test(every_error_has_a_message),
     };
