@@ -233,7 +233,7 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     s->cfg.nodes = k.nodes;
     s->cfg.ttl_pct = k.ttl_pct;
     s->cfg.admin_permille = k.admin_permille;
-    /* Allocation faults diverge replicas (bug 6): off unless asked for. */
+    /* Allocation faults diverge replicas (bug 5): off unless asked for. */
     s->cfg.alloc_fail_ppm =
         a->alloc_faults || a->no_quarantine ? k.alloc_fail_ppm : 0;
     s->cfg.clients = k.clients;
