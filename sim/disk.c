@@ -319,7 +319,8 @@ int sim_disk_fsync(struct sim_disk *d, struct sim_disk_handle h)
     for (uint32_t i = 0; i < in->ops_len; i++)
         apply_uop(&in->synced, &in->ops[i], in->ops[i].len);
     ASSERT_SLOW(in->synced.len == in->cur.len &&
-                memcmp(in->synced.data, in->cur.data, in->cur.len) == 0);
+                (in->cur.len == 0 ||
+                 memcmp(in->synced.data, in->cur.data, in->cur.len) == 0));
     uops_clear(in);
     /* The journal commit makes every earlier name change durable. */
     if (memcmp(d->durable, d->names, sizeof(d->names)) != 0) {
