@@ -312,8 +312,19 @@ int cluster_proc_node_start(struct cluster_proc *cp, int i, const char *secret)
     argv[n++] = i < cp->founders ? cp->peers : cp->peers_all;
     argv[n++] = "--cluster-secret";
     argv[n++] = secret != NULL ? secret : cp->secret;
+    char dir[192];
     argv[n++] = "--durability";
-    argv[n++] = "memory";
+    if (cp->dir_base[0] != '\0') {
+        snprintf(dir, sizeof(dir), "%s/n%llu", cp->dir_base,
+                 (unsigned long long)nd->id);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return -1;
+        argv[n++] = "fsync";
+        argv[n++] = "--dir";
+        argv[n++] = dir;
+    } else {
+        argv[n++] = "memory";
+    }
     if (cp->netns) {
         argv[n++] = "--bind";
         argv[n++] = "127.0.0.1";

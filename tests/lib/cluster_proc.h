@@ -54,6 +54,9 @@ struct cluster_proc {
     char peers_all[512]; /* cluster-peers of the later nodes: everyone */
     char secret[64];
     const char *const *extra; /* extra daemon arguments (NULL-terminated) */
+    /* When set (before nodes start): durability fsync, node i keeping its
+     * files in <dir_base>/n<i+1> (created on start). */
+    char dir_base[128];
     struct cluster_node node[CLUSTER_PROC_NODES_MAX];
 };
 
