@@ -424,6 +424,11 @@ void sim_disk_crash(struct sim_disk *d)
     memset(d->fail_next, 0, sizeof(d->fail_next));
 }
 
+void sim_disk_fail_clear(struct sim_disk *d)
+{
+    memset(d->fail_next, 0, sizeof(d->fail_next));
+}
+
 /* ---- faults and inspection ---- */
 
 /* Recomputes cur from synced and the unsynced ops. */

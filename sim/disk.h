@@ -108,6 +108,8 @@ void sim_disk_crash(struct sim_disk *d);
 
 /* The next operation of kind op fails with code (one shot). */
 void sim_disk_fail_next(struct sim_disk *d, enum sim_disk_op op, int code);
+/* Disarms every sim_disk_fail_next() one-shot (faults stop). */
+void sim_disk_fail_clear(struct sim_disk *d);
 /* Flips bit (0..7) of the byte at offset of name's stored data.  Returns 0,
  * CAIRN_ENOTFOUND or CAIRN_ERANGE. */
 int sim_disk_corrupt(struct sim_disk *d, const char *name, uint64_t offset,

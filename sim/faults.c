@@ -269,6 +269,13 @@ void sim_faults_quiesce(struct sim_faults *f)
     sim_world_cancel(f->w, &f->tick_ev);
     sim_world_cancel(f->w, &f->heal_ev);
     sim_net_heal(f->net);
+    /* A failing fsync armed but not yet met would strike after the faults
+     * stopped. */
+    for (unsigned i = 0; i < f->nodes && f->hooks.disk != NULL; i++) {
+        struct sim_disk *d = f->hooks.disk(f->hooks.ctx, i);
+        if (d != NULL)
+            sim_disk_fail_clear(d);
+    }
     for (unsigned i = 0; i < f->nodes; i++) {
         struct node_state *n = &f->node[i];
         if (n->up)

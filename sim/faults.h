@@ -86,7 +86,8 @@ struct sim_faults *sim_faults_new(struct sim_world *w, struct sim_net *net,
 void sim_faults_free(struct sim_faults *f);
 /* Schedules the first fault. */
 void sim_faults_start(struct sim_faults *f);
-/* Ends the schedule, heals every link and restarts every crashed node. */
+/* Ends the schedule, heals every link, disarms pending disk failures and
+ * restarts every crashed node. */
 void sim_faults_quiesce(struct sim_faults *f);
 bool sim_faults_node_up(const struct sim_faults *f, unsigned node);
 void sim_faults_stats_get(const struct sim_faults *f,

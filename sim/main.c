@@ -48,9 +48,6 @@ enum {
     EXIT_INVARIANT = 8,
 };
 
-/* Faults start after the cluster had time to form (see bug 2). */
-#define QUARANTINE_FAULT_DELAY_US 2000000ull
-
 struct args {
     struct sim_run_config run;
     uint64_t seeds;
@@ -223,7 +220,6 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
             k.durability = CONFIG_DURABILITY_FSYNC; /* bug 1 */
             snprintf(q, sizeof(q), " (quarantine: bug 1, fsync)");
         }
-        s->cfg.fault_delay_us = QUARANTINE_FAULT_DELAY_US; /* bug 2 */
     }
     /* Membership changes hit bug 1 (memory: removals leave a single voter)
      * and bug 4 (a promotion can leave no electable voter); ADDNODE of the
@@ -235,7 +231,7 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     s->cfg.admin_permille = k.admin_permille;
     /* Allocation faults diverge replicas (bug 5): off unless asked for. */
     s->cfg.alloc_fail_ppm =
-        a->alloc_faults || a->no_quarantine ? k.alloc_fail_ppm : 0;
+        a->alloc_faults ? k.alloc_fail_ppm : 0;
     s->cfg.clients = k.clients;
     s->cfg.keys = k.keys;
     sim_node_knobs_describe(&k, s->knobs, sizeof(s->knobs));
