@@ -4,27 +4,35 @@
  *   cairn-sim [--seed N | --seeds A..B | --seed N --seeds K] [--nodes N]
  *             [--clients C] [--seconds S] [--liveness S] [--no-faults]
  *             [--trace FILE] [--replay-every N] [--budget STEPS] [--quiet]
- *             [--standin [--bug NAME]]
+ *             [--standin [--bug NAME]] [--keep-going | --until-safety]
+ *             [--no-quarantine] [--membership] [--self-add]
+ *             [--alloc-faults] [--node-log] [--check-every-ms N]
  *
  * Runs the real cairn node (sim/node_adapter.h) on every server host; each
  * seed draws its knobs (cluster size 1..7 unless --nodes pins it,
- * durability, timeouts, snapshot threshold, key space, clients) and its
+ * durability, timeouts, snapshot threshold, key space, clients, TTL and
+ * admin side ops, allocation-failure rate) and its
  * swarm of faults, both printed before the run.  Stops at the first failure
  * and prints how to replay it, with a full trace file.  Every
  * replay-every-th seed is run twice and must give the same trace hash.
  * --keep-going runs every seed and counts failures; --until-safety goes on
  * past liveness and inconclusive outcomes (listed, exit 0 if nothing else)
  * and stops at the first safety failure (not linearizable, invariant,
- * nondeterminism): the mutant suite's and make test's mode.  --no-quarantine drops the workarounds for known open node
- * bugs (docs/design/sim.md).  --node-log echoes the nodes' log lines.
+ * nondeterminism): the mutant suite's and make test's mode.
+ * Known open node bugs are kept out of the default sweep
+ * (docs/design/sim.md): --no-quarantine lets single-node memory groups run
+ * (bug 1), --membership sends CLUSTER DELNODE/ADDNODE (bug 4), --self-add
+ * also ADDNODE of the receiving node (bug 3), --alloc-faults fails a share
+ * of the node's allocations (bug 5).  --node-log echoes the nodes' log
+ * lines; --check-every-ms sets how often the cross-node checks run.
  * --standin runs the simulator's own stand-in server instead (one node;
  * --bug plants one of its bugs).  Exit codes, distinct per kind:
  *   0 all passed        1 usage             3 not linearizable
  *   4 liveness          5 nondeterminism    6 inconclusive check
  *   7 setup failed      8 invariant broken
  * A crash of the process itself (an ASSERT in the node) ends it by signal:
- * status 128 + signal in a shell; the seed line printed before the run
- * says which seed it was.
+ * status 128 + signal in a shell, after a signal handler printed the seed,
+ * its knobs and the replay command.
  */
 #include <inttypes.h>
 #include <signal.h>
