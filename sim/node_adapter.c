@@ -539,17 +539,24 @@ static void adapter_describe(void *ctx, void *server, char *out, size_t len)
     raft_status_get(c->raft, &st);
     struct cluster_status cs;
     cluster_status_get(c, &cs);
+    char conf[96] = "";
+    size_t o = 0;
+    for (uint32_t i = 0; i < st.conf.n_members && o + 24 < sizeof(conf); i++)
+        o += (size_t)snprintf(conf + o, sizeof(conf) - o, "%s%llu%s",
+                              i ? "," : "",
+                              (unsigned long long)st.conf.members[i].id,
+                              st.conf.members[i].role == RAFT_LEARNER ? "L"
+                                                                      : "");
     snprintf(out, len,
              "%s term=%llu vote=%llu leader=%llu commit=%llu applied=%llu "
-             "last=%llu/%llu snap=%llu members=%u voter=%d recovering=%d%s",
+             "last=%llu/%llu snap=%llu conf=[%s] voter=%d recovering=%d%s",
              raft_role_name(st.role), (unsigned long long)st.term,
              (unsigned long long)st.vote, (unsigned long long)st.leader_id,
              (unsigned long long)st.commit_index,
              (unsigned long long)cs.applied_index,
              (unsigned long long)st.last_index,
              (unsigned long long)st.last_term,
-             (unsigned long long)st.snapshot_index, st.conf.n_members,
-             cs.voter, cs.recovering, node_failed(s->n) ? " failed" : "");
+             (unsigned long long)st.snapshot_index, conf, cs.voter, cs.recovering, node_failed(s->n) ? " failed" : "");
 }
 
 /* ---- the adapter ---- */
