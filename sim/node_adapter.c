@@ -549,14 +549,17 @@ static void adapter_describe(void *ctx, void *server, char *out, size_t len)
                                                                       : "");
     snprintf(out, len,
              "%s term=%llu vote=%llu leader=%llu commit=%llu applied=%llu "
-             "last=%llu/%llu snap=%llu conf=[%s] voter=%d recovering=%d%s",
+             "last=%llu/%llu snap=%llu conf=[%s] voter=%d recovering=%d "
+             "digest=%016llx%s",
              raft_role_name(st.role), (unsigned long long)st.term,
              (unsigned long long)st.vote, (unsigned long long)st.leader_id,
              (unsigned long long)st.commit_index,
              (unsigned long long)cs.applied_index,
              (unsigned long long)st.last_index,
              (unsigned long long)st.last_term,
-             (unsigned long long)st.snapshot_index, conf, cs.voter, cs.recovering, node_failed(s->n) ? " failed" : "");
+             (unsigned long long)st.snapshot_index, conf, cs.voter,
+             cs.recovering, (unsigned long long)kv_digest(node_kv(s->n)),
+             node_failed(s->n) ? " failed" : "");
 }
 
 /* ---- the adapter ---- */
