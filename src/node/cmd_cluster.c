@@ -175,6 +175,12 @@ static void cluster_addnode_cmd(struct cmd_ctx *c)
     uint64_t id;
     if (cl == NULL || !parse_id(c, 2, &id))
         return;
+    /* This node is a member already; adding it again would make the leader
+     * re-admit (and message) itself. */
+    if (id == cl->self_id) {
+        resp_reply_error(c->w, "ERR node is this node; it is a member already");
+        return;
+    }
     if (!cluster_is_leader(cl)) {
         member_reply(c, CAIRN_ENOTLEADER);
         return;
@@ -219,6 +225,10 @@ static void cluster_promote_cmd(struct cmd_ctx *c)
     uint64_t id;
     if (cl == NULL || !parse_id(c, 2, &id))
         return;
+    if (id == cl->self_id) {
+        resp_reply_error(c->w, "ERR node is this node; it is a member already");
+        return;
+    }
     member_reply(c, cluster_member_change(cl, RAFT_CHANGE_PROMOTE, id));
 }
 

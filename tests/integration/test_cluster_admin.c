@@ -168,6 +168,34 @@ static void addnode_learner_catches_up_is_promoted_then_delnode(void **state)
 /* Last test: every node still running exits 0 on SIGTERM and none died on
  * its own during the tests (an assertion or a sanitizer report in a
  * follower would otherwise go unnoticed: the polls skip dead nodes). */
+/* A client naming the leader itself in ADDNODE or PROMOTE gets an error;
+ * the leader stays up and keeps serving (it once crashed on an assertion). */
+static void addnode_of_the_leader_itself_is_refused(void **state)
+{
+    (void)state;
+    int leader = cluster_proc_wait_leader(&cl, WAIT_MS);
+    assert_true(leader >= 0);
+    char line[160], reply[256];
+    snprintf(line, sizeof(line), "CLUSTER ADDNODE %d 127.0.0.1:%d", leader + 1,
+             cl.node[leader].port);
+    assert_int_equal(cluster_proc_call(&cl, leader, line, reply,
+                                       sizeof(reply)), 0);
+    if (reply[0] != '-')
+        fail_msg("%s -> %s", line, resp_client_show(reply, strlen(reply)));
+    snprintf(line, sizeof(line), "CLUSTER ADDNODE %d", leader + 1);
+    assert_int_equal(cluster_proc_call(&cl, leader, line, reply,
+                                       sizeof(reply)), 0);
+    if (reply[0] != '-')
+        fail_msg("%s -> %s", line, resp_client_show(reply, strlen(reply)));
+    snprintf(line, sizeof(line), "CLUSTER PROMOTE %d", leader + 1);
+    assert_int_equal(cluster_proc_call(&cl, leader, line, reply,
+                                       sizeof(reply)), 0);
+    if (reply[0] != '-')
+        fail_msg("%s -> %s", line, resp_client_show(reply, strlen(reply)));
+    assert_true(cluster_proc_node_up(&cl, leader));
+    write_keys(leader, "after-self-add", 10);
+}
+
 static void every_node_exited_cleanly(void **state)
 {
     (void)state;
@@ -178,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(addnode_learner_catches_up_is_promoted_then_delnode),
+        cmocka_unit_test(addnode_of_the_leader_itself_is_refused),
         cmocka_unit_test(every_node_exited_cleanly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
