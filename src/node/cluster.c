@@ -426,8 +426,12 @@ int cluster_step(struct cluster *c, struct raft_event *ev)
     handle_update(c, &up);
     /* Memory mode: each update's writes are complete at once; report them
      * in order.  Bounded: a PERSISTED step asks for no new writes except a
-     * leader's pending append, so a few rounds drain it. */
-    for (int round = 0; round < 8 && c->persist_pending; round++) {
+     * leader's pending append, so a few rounds drain it.  Not inside a
+     * proposal: a single voter would commit and apply the new entries before
+     * the caller has registered their waiters (cluster_write_flush), and the
+     * replies would be lost; the tick armed below reports them next turn. */
+    int rounds = ev->type == RAFT_EV_PROPOSE ? 0 : 8;
+    for (int round = 0; round < rounds && c->persist_pending; round++) {
         c->persist_pending = false;
         struct raft_event pe = {.type = RAFT_EV_PERSISTED,
                                 .now_ms = cluster_now(c)};
