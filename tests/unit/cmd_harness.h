@@ -11,6 +11,7 @@
 #define CAIRN_TESTS_CMD_HARNESS_H
 
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -132,5 +133,40 @@ static void run_steps(const struct step *steps, size_t n)
     assert_true(kv_check(kv));
 }
 
+
+/* Every step of the table, run on the state the steps before it built,
+ * with the cache's allocations failing after 0, 1, 2 successes: the reply
+ * is the normal one or an out-of-memory error, and after an error the live
+ * contents are unchanged (MSET aside, which applies pairs one by one). */
+static void run_steps_with_alloc_failures(const struct step *steps, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (long fail = 0; fail < 3; fail++) {
+            kv_free(kv);
+            assert_int_equal(setup(NULL), 0);
+            for (size_t j = 0; j < i; j++)
+                expect_n(steps[j].cmd, steps[j].reply, steps[j].reply_len);
+            uint64_t before = kv_digest_live(kv, now_ms);
+            struct buf out;
+            buf_init(&out, 0);
+            assert_int_equal(buf_reserve(&out, 64 * 1024), 0);
+            test_alloc_fail_after(fail);
+            run(steps[i].cmd, &out);
+            test_alloc_reset();
+            bool oom = out.len >= 18 &&
+                       memcmp(out.data, "-ERR out of memory", 18) == 0;
+            bool normal = out.len == steps[i].reply_len &&
+                          memcmp(out.data, steps[i].reply, out.len) == 0;
+            if (!oom && !normal)
+                fail_msg("'%s' with allocation failing after %ld: '%s'",
+                         steps[i].cmd, fail, out.data);
+            if (oom && strncmp(steps[i].cmd, "mset", 4) != 0 &&
+                kv_digest_live(kv, now_ms) != before)
+                fail_msg("'%s' failed but changed the cache", steps[i].cmd);
+            assert_true(kv_check(kv));
+            buf_free(&out);
+        }
+    }
+}
 
 #endif
