@@ -126,7 +126,8 @@ struct cluster {
     uint64_t leader_id;
     uint64_t commit_index;
     uint64_t applied_index;
-    int64_t last_ts;          /* timestamp of the last applied entry */
+    int64_t last_ts; /* highest entry timestamp applied: replicated state,
+                      * carried by snapshots (cluster_snap.c) */
 
     /* Memory-mode persistence: what the next PERSISTED event reports. */
     bool persist_pending;

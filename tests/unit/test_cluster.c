@@ -102,6 +102,7 @@ static void deliver_all(struct world *w)
 
 static int64_t snapshot_entries = 100000; /* per test */
 static uint64_t maxmemory_bytes;            /* per test; 0: none */
+static int64_t wall_skew_ms[N + 1];         /* per test; added to the wall */
 
 static void net_peer_remove(void *ctx, uint64_t peer)
 {
@@ -143,7 +144,8 @@ static void member_start(struct world *w, uint64_t id, uint64_t seed)
         m->cfg.maxmemory = maxmemory_bytes;
         m->cfg.maxmemory_policy = KV_POLICY_ALLKEYS_LRU;
     }
-    m->f = io_fake_new(seed, WALL_START_MS + (int64_t)w->now_ms);
+    m->f = io_fake_new(seed,
+                       WALL_START_MS + (int64_t)w->now_ms + wall_skew_ms[id]);
     assert_non_null(m->f);
     if (w->now_ms > 0)
         io_fake_advance(m->f, w->now_ms); /* clocks agree */
@@ -757,6 +759,59 @@ static void restarted_node_catches_up_from_a_snapshot(void **state)
     snapshot_entries = 100000;
 }
 
+/* Sim seed 640 (bug 7): each replica applies an entry at max(entry
+ * timestamp, highest timestamp applied before), so that floor is part of
+ * the replicated state.  A node that got its state from a snapshot must get
+ * the floor with it: here it then leads with a wall clock ten minutes slow,
+ * and without the floor its SET ... PX resolves to another absolute expiry
+ * time than on the replicas that applied the whole log. */
+static void snapshot_carries_the_timestamp_floor(void **state)
+{
+    (void)state;
+    snapshot_entries = 8;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    member_crash(&w, f);
+    char cmd[64];
+    /* Write until the leader's last snapshot covers its last entry, so the
+     * restarted node's state comes from the snapshot alone. */
+    bool covered = false;
+    for (int i = 1; i <= 200 && !covered; i++) {
+        snprintf(cmd, sizeof(cmd), "SET k%d %d\r\n", i, i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
+        run_ms(&w, 20);
+        struct cluster_status st = status(&w, leader);
+        covered = i > 20 && st.snapshot_index == st.applied_index;
+    }
+    assert_true(covered);
+    wall_skew_ms[f] = -600000;
+    member_start(&w, f, 700 + f);
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    assert_true(status(&w, f).voter);
+    assert_true(status(&w, f).snapshots_installed >= 1);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    snprintf(cmd, sizeof(cmd), "CLUSTER TRANSFER %llu\r\n",
+             (unsigned long long)f);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    for (int t = 0; t < 3000 && status(&w, f).role != RAFT_LEADER; t++)
+        step(&w);
+    assert_int_equal(status(&w, f).role, RAFT_LEADER);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "SET t v PX 100000\r\n", 1, 2000),
+                        "+OK\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+    wall_skew_ms[f] = 0;
+    snapshot_entries = 100000;
+}
+
 /* ---- random faults ---- */
 
 static uint64_t rnd_state;
@@ -1066,6 +1121,7 @@ int main(void)
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
+        cmocka_unit_test(snapshot_carries_the_timestamp_floor),
         cmocka_unit_test(cluster_commands_in_redis_formats),
         cmocka_unit_test(random_faults_keep_every_acknowledged_write),
     };
