@@ -118,7 +118,10 @@ void cluster_snap_conf_applied(struct cluster *c, const struct raft_entry *e)
 
 void cluster_snap_maybe_begin(struct cluster *c)
 {
-    if (c->snap_w != NULL || c->raft == NULL || c->snap_writing)
+    /* After a failed apply the kv holds part of an entry beyond the
+     * applied index: never a snapshot of that. */
+    if (c->snap_w != NULL || c->raft == NULL || c->snap_writing ||
+        c->apply_failed)
         return;
     if (c->applied_index - c->snap_index < c->snap_every)
         return;
