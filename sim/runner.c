@@ -151,6 +151,7 @@ static void servers_get(struct run *r, void **servers)
         servers[i] = r->slot[i].sio != NULL ? r->slot[i].server : NULL;
 }
 
+/* A node that asked for its fatal restart is as good as down already. */
 static bool hook_may_crash(void *ctx, unsigned node)
 {
     struct run *r = ctx;
@@ -158,6 +159,9 @@ static bool hook_may_crash(void *ctx, unsigned node)
         return true;
     void *servers[SIM_HOSTS_MAX];
     servers_get(r, servers);
+    for (unsigned i = 0; i < r->cfg->nodes; i++)
+        if (sim_event_queued(&r->slot[i].fatal_ev))
+            servers[i] = NULL;
     return r->ops->may_crash(r->ops->ctx, servers, r->cfg->nodes, node);
 }
 
@@ -190,15 +194,21 @@ static void faults_start_fire(struct sim_event *ev)
 
 /* Allocation faults: only allocations made while a server node's own event
  * fires (its timers, connections, disk completions), never the
- * simulator's own (sim_alloc_internal) nor a restart (a fault event). */
+ * simulator's own (sim_alloc_internal) nor a restart (a fault event).
+ * A failed allocation may stop the node (a replicated node that cannot
+ * apply a committed entry stops rather than diverge), and a stop is a
+ * crash: so a node that may not crash now (memory durability, a majority
+ * must keep its state) gets no allocation failure either. */
 static bool alloc_fail_hook(void *ctx, size_t size)
 {
     struct run *r = ctx;
     (void)size;
-    if (sim_alloc_internal() ||
-        sim_world_firing_node(r->w) >= r->cfg->nodes)
+    unsigned node = sim_world_firing_node(r->w);
+    if (sim_alloc_internal() || node >= r->cfg->nodes)
         return false;
     if (cairn_rng_below(&r->alloc_rng, 1000000) >= r->cfg->alloc_fail_ppm)
+        return false;
+    if (!hook_may_crash(r, node)) /* reads node state, allocates nothing */
         return false;
     r->alloc_failed++;
     return true;

@@ -18,6 +18,7 @@ static bool should_fail(size_t size)
 {
     if (fail_hook != NULL && fail_hook(fail_ctx, size)) {
         stats.fails_injected++;
+        stats.fails++;
         return true;
     }
     return false;
@@ -31,6 +32,8 @@ void *cairn_malloc(size_t size)
     if (p != NULL) {
         stats.allocs_live++;
         stats.bytes_live += malloc_usable_size(p);
+    } else {
+        stats.fails++;
     }
     return p;
 }
@@ -43,6 +46,8 @@ void *cairn_calloc(size_t count, size_t size)
     if (p != NULL) {
         stats.allocs_live++;
         stats.bytes_live += malloc_usable_size(p);
+    } else {
+        stats.fails++;
     }
     return p;
 }
@@ -58,6 +63,8 @@ void *cairn_realloc(void *ptr, size_t size)
     if (p != NULL) {
         stats.bytes_live -= old;
         stats.bytes_live += malloc_usable_size(p);
+    } else {
+        stats.fails++;
     }
     return p;
 }
@@ -116,4 +123,9 @@ void cairn_alloc_set_fail_hook(cairn_alloc_fail_fn hook, void *ctx)
 void cairn_alloc_stats_get(struct cairn_alloc_stats *out)
 {
     *out = stats;
+}
+
+uint64_t cairn_alloc_fails(void)
+{
+    return stats.fails;
 }

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 void *cairn_malloc(size_t size);
 void *cairn_calloc(size_t count, size_t size);
@@ -41,7 +42,12 @@ struct cairn_alloc_stats {
     size_t allocs_live;
     size_t bytes_live;
     size_t fails_injected;
+    uint64_t fails; /* every allocation that returned NULL, injected or not */
 };
 void cairn_alloc_stats_get(struct cairn_alloc_stats *out);
+
+/* stats.fails alone, for code that must know whether anything it called
+ * failed an allocation (the replicated apply path: node/cluster_write.c). */
+uint64_t cairn_alloc_fails(void);
 
 #endif

@@ -332,10 +332,14 @@ static void track_persist(struct cluster *c, const struct raft_update *up)
 static void apply_committed(struct cluster *c, const struct raft_update *up)
 {
     for (size_t i = 0; i < up->n_committed; i++) {
+        /* A replica that could not apply an entry whole is stopping; its
+         * applied index stays below that entry (cluster_write.c). */
+        if (c->apply_failed)
+            return;
         const struct raft_entry *e = &up->committed[i];
         ASSERT(e->index == c->applied_index + 1);
-        if (e->type == RAFT_ENTRY_NORMAL)
-            cluster_apply_entry(c, e);
+        if (e->type == RAFT_ENTRY_NORMAL && cluster_apply_entry(c, e) != 0)
+            return;
         c->applied_index = e->index;
         if (e->type == RAFT_ENTRY_CONFIG) {
             cluster_snap_conf_applied(c, e);

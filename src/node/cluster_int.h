@@ -126,7 +126,9 @@ struct cluster {
     uint64_t leader_id;
     uint64_t commit_index;
     uint64_t applied_index;
-    int64_t last_ts;          /* timestamp of the last applied entry */
+    int64_t last_ts; /* highest entry timestamp applied: replicated state,
+                      * carried by snapshots (cluster_snap.c) */
+    bool apply_failed; /* an entry could not be applied whole: stopping */
 
     /* Memory-mode persistence: what the next PERSISTED event reports. */
     bool persist_pending;
@@ -289,11 +291,17 @@ void cluster_op_release(struct cluster_op *op);
 #define CLUSTER_ERR_TIMEOUT \
     "TRYAGAIN no answer from the leader in time; the write may or may " \
     "not have been applied"
+#define CLUSTER_ERR_APPLY \
+    "TRYAGAIN this node ran out of memory applying the log and is " \
+    "stopping; the write may or may not have been applied"
 
 /* ---- cluster_write.c ---- */
 void cluster_write_submit(struct cluster *c, struct cluster_op *op);
 void cluster_write_flush(struct cluster *c);
-void cluster_apply_entry(struct cluster *c, const struct raft_entry *e);
+/* Applies a committed normal entry.  0, or CAIRN_ENOMEM when an allocation
+ * failed on the way: the node is then stopping (node_fatal) and nothing
+ * more may be applied (c->apply_failed). */
+int cluster_apply_entry(struct cluster *c, const struct raft_entry *e);
 void cluster_write_leader_lost(struct cluster *c);
 void cluster_expire_propose(struct cluster *c);
 /* Over maxmemory (and a policy other than noeviction): proposes one entry

@@ -16,13 +16,21 @@
  * applied index jumps to the snapshot's, and the snapshot is handed back
  * to raft after the step (so this node can serve it when it leads).
  *
- * Bytes: a prefix "CAIRNCL1" | u32 count | count x (u64 id | u16 client
- * port | u8 host length | host), the address book as of the snapshot's
- * index (CLUSTER ADDNODE records may have been compacted away), then the
- * kv snapshot (kv/snapshot.h).
+ * Bytes: a prefix "CAIRNCL2" | i64 timestamp floor | u32 count | count x
+ * (u64 id | u16 client port | u8 host length | host), then the kv snapshot
+ * (kv/snapshot.h).  The prefix holds the replicated state that lives
+ * outside the kv: the address book as of the snapshot's index (CLUSTER
+ * ADDNODE records may have been compacted away) and c->last_ts, the
+ * highest entry timestamp applied up to that index.  Every replica applies
+ * an entry at max(its timestamp, that floor), so a replica that took its
+ * state from a snapshot without the floor resolved later relative TTLs to
+ * other absolute times (sim seed 640, bug 7).  "CAIRNCL1" (no floor) is
+ * still read, with a floor of 0.
  *
- * Invariant: the configuration in a snapshot's meta is the one in force at
- * its index (c->applied_conf, updated as CONFIG entries are applied).
+ * Invariants: the configuration in a snapshot's meta is the one in force
+ * at its index (c->applied_conf, updated as CONFIG entries are applied);
+ * the floor in its prefix is c->last_ts at that index (written right after
+ * kv_snapshot_begin, before anything else is applied).
  */
 #include <string.h>
 
@@ -34,17 +42,19 @@
 #include "node/cluster_int.h"
 #include "node/node_int.h"
 
-#define SNAP_MAGIC "CAIRNCL1"
+#define SNAP_MAGIC "CAIRNCL2"
+#define SNAP_MAGIC_V1 "CAIRNCL1" /* no timestamp floor */
 
 static int prefix_write(struct cluster *c, struct buf *b)
 {
-    size_t need = 12;
+    size_t need = 20;
     for (size_t i = 0; i < c->n_peers; i++)
         need += 11 + strlen(c->peers[i].host);
     int rc = buf_reserve(b, need);
     if (rc != 0)
         return rc;
     (void)buf_append(b, SNAP_MAGIC, 8);
+    (void)put_u64(b, (uint64_t)c->last_ts);
     (void)put_u32(b, (uint32_t)c->n_peers);
     for (size_t i = 0; i < c->n_peers; i++) {
         const struct cluster_peer *p = &c->peers[i];
@@ -62,8 +72,15 @@ int cluster_snap_load(struct cluster *c, const void *data, size_t len)
 {
     struct reader r = {.p = data, .len = len};
     const uint8_t *magic = get_bytes(&r, 8);
+    if (r.bad)
+        return CAIRN_ECORRUPT;
+    int64_t floor_ts = 0;
+    if (memcmp(magic, SNAP_MAGIC, 8) == 0)
+        floor_ts = (int64_t)get_u64(&r);
+    else if (memcmp(magic, SNAP_MAGIC_V1, 8) != 0)
+        return CAIRN_ECORRUPT;
     uint32_t n = get_u32(&r);
-    if (r.bad || memcmp(magic, SNAP_MAGIC, 8) != 0 || n > RAFT_MEMBERS_MAX)
+    if (r.bad || n > RAFT_MEMBERS_MAX)
         return CAIRN_ECORRUPT;
     struct config_peer peers[RAFT_MEMBERS_MAX];
     for (uint32_t i = 0; i < n; i++) {
@@ -84,6 +101,9 @@ int cluster_snap_load(struct cluster *c, const void *data, size_t len)
                               &tag);
     if (rc != 0)
         return rc;
+    /* Replaced, not raised: the state is the snapshot's, whatever this
+     * node applied before. */
+    c->last_ts = floor_ts;
     for (uint32_t i = 0; i < n; i++)
         cluster_member_peer_add(c, peers[i].id, peers[i].host, peers[i].port);
     return 0;
@@ -98,7 +118,10 @@ void cluster_snap_conf_applied(struct cluster *c, const struct raft_entry *e)
 
 void cluster_snap_maybe_begin(struct cluster *c)
 {
-    if (c->snap_w != NULL || c->raft == NULL || c->snap_writing)
+    /* After a failed apply the kv holds part of an entry beyond the
+     * applied index: never a snapshot of that. */
+    if (c->snap_w != NULL || c->raft == NULL || c->snap_writing ||
+        c->apply_failed)
         return;
     if (c->applied_index - c->snap_index < c->snap_every)
         return;

@@ -18,6 +18,9 @@
  *    entry; malformed records are skipped identically on every replica);
  *  - timestamps never go back: the leader stamps max(wall, last stamped,
  *    last applied);
+ *  - a replica never goes on from an entry it could not apply whole: an
+ *    allocation failure while applying stops the node (apply_failed)
+ *    before anything later is applied or answered;
  *  - `writes` is ordered by (index, pos): every proposal appends at the log
  *    end, and on leadership loss the whole list is failed; apply pops ops
  *    older than the entry as lost and matches the head by (index, term,
@@ -197,6 +200,8 @@ static struct cluster_op *match_op(struct cluster *c, uint64_t index,
     return NULL;
 }
 
+/* Applies a command record; the reply goes to op's buffer (the caller
+ * finishes op) or, without op, to a scratch buffer. */
 static void apply_cmd_record(struct cluster *c, int db, const uint8_t *p,
                              size_t len, int64_t ts, struct cluster_op *op)
 {
@@ -214,8 +219,6 @@ static void apply_cmd_record(struct cluster *c, int db, const uint8_t *p,
     } else {
         node_apply_cmd(c->node, cmd, db, argc, c->argv, c->argv_len, ts, &w);
     }
-    if (op != NULL)
-        cluster_op_finish(c, op);
 }
 
 static void apply_peer(struct cluster *c, const uint8_t *p, size_t len)
@@ -260,8 +263,30 @@ int cluster_propose_peer(struct cluster *c, uint64_t id, const char *host,
     return cluster_step(c, &ev);
 }
 
-void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
+/* An allocation failed while record k of entry e was applied: its effect
+ * here may differ from every other replica's (a command answered -OOM
+ * here, applied there; a record skipped as malformed because its
+ * arguments could not be decoded).  The entry is committed, so there is no
+ * undoing it elsewhere: this replica stops (node_fatal), as Redis aborts
+ * on a failed allocation.  Nothing more is applied or answered from this
+ * state; the writes waiting here get an unknown-outcome error. */
+static void apply_failed(struct cluster *c, const struct raft_entry *e,
+                         uint32_t k, struct cluster_op *op)
 {
+    LOG_WARNING("cluster: out of memory applying record %u of entry %llu; "
+                "this replica would diverge: stopping", (unsigned)k,
+                (unsigned long long)e->index);
+    c->apply_failed = true;
+    if (op != NULL)
+        cluster_op_fail(c, op, CLUSTER_ERR_APPLY);
+    while ((op = cluster_list_pop(&c->writes)) != NULL)
+        cluster_op_fail(c, op, CLUSTER_ERR_APPLY);
+    node_fatal(c->node);
+}
+
+int cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
+{
+    ASSERT(!c->apply_failed);
     struct reader r = {.p = e->data, .len = e->len};
     uint8_t version = get_u8(&r);
     int64_t ts = (int64_t)get_u64(&r);
@@ -269,7 +294,7 @@ void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
     if (r.bad || version != ENTRY_VERSION) {
         LOG_WARNING("cluster: skipped a malformed entry at index %llu",
                     (unsigned long long)e->index);
-        return;
+        return 0;
     }
     if (ts > c->last_ts)
         c->last_ts = ts;
@@ -281,8 +306,14 @@ void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
         const uint8_t *p = get_bytes(&r, len);
         if (r.bad)
             break;
+        struct cluster_op *op = NULL;
+        if (kind == REC_CMD)
+            op = match_op(c, e->index, e->term, k);
+        /* Every allocation failure counts, even one the kv tolerates (a
+         * table that cannot grow): telling them apart would need every
+         * command path audited, and stopping is always safe. */
+        uint64_t fails = cairn_alloc_fails();
         if (kind == REC_CMD) {
-            struct cluster_op *op = match_op(c, e->index, e->term, k);
             apply_cmd_record(c, db, p, len, ts, op);
         } else if (kind == REC_EXPIRE && db < CAIRN_DB_COUNT) {
             node_apply_expire(c->node, db, (const char *)p, len, ts);
@@ -291,11 +322,18 @@ void cluster_apply_entry(struct cluster *c, const struct raft_entry *e)
         } else if (kind == REC_PEER) {
             apply_peer(c, p, len);
         }
+        if (cairn_alloc_fails() != fails) {
+            apply_failed(c, e, k, op);
+            return CAIRN_ENOMEM;
+        }
+        if (op != NULL)
+            cluster_op_finish(c, op);
     }
     if (r.bad)
         LOG_WARNING("cluster: entry at index %llu is truncated",
                     (unsigned long long)e->index);
     c->entries_applied++;
+    return 0;
 }
 
 void cluster_write_leader_lost(struct cluster *c)

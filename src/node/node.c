@@ -8,6 +8,8 @@
  * cannot get under maxmemory).  Writes then go through apply_cmd(), the one
  * place that hands CMD_WRITE commands the cache, with now_ms from the io's
  * wall clock (a replica would take it from the log entry instead).
+ * A node that failed (node_fatal) refuses every data command, reads
+ * included, until its host stops it.
  *
  * Cron runs hz times a second: active expiry for at most 25% of the tick
  * (measured with io_now_us, bounded also by CAIRN_CRON_EXPIRE_ROUNDS_MAX),
@@ -355,6 +357,12 @@ void node_execute(struct node *n, struct session *s, int argc,
             n->stats.error_replies++;
         return;
     }
+    if (unlikely(n->failed) && (cmd->flags & (CMD_WRITE | CMD_READONLY))) {
+        /* Stopping (node_fatal): its state may be behind or, after a
+         * failed apply, differ from the other replicas'. */
+        reject(s, NODE_ERR_STOPPING);
+        return;
+    }
     int64_t now_ms = io_wall_ms(n->io);
     if (n->cluster != NULL && (cmd->flags & (CMD_WRITE | CMD_READONLY))) {
         /* Replicated: no local eviction (it would diverge replicas); the
@@ -402,6 +410,11 @@ void node_execute_read(struct node *n, struct session *s, int db, int argc,
     ASSERT(cmd != NULL);
     ASSERT(!(cmd->flags & CMD_WRITE));
     ASSERT(db >= 0 && db < CAIRN_DB_COUNT);
+    if (unlikely(n->failed)) {
+        n->stats.error_replies++;
+        resp_reply_error(w, NODE_ERR_STOPPING);
+        return;
+    }
     struct cmd_ctx ctx = {
         .node = n,
         .session = s,

@@ -170,8 +170,12 @@ void node_apply_cmd(struct node *n, const struct command *cmd, int db,
 void node_apply_evict(struct node *n, int db, const char *key, size_t klen,
                       int64_t now_ms);
 /* A state that cannot go on (storage failure, a snapshot that does not
- * load): logs, marks the node failed and asks the host to stop. */
+ * load, an entry that could not be applied whole): logs, marks the node
+ * failed and asks the host to stop.  Until the host stops it, a failed
+ * node answers every data command NODE_ERR_STOPPING. */
 void node_fatal(struct node *n);
+#define NODE_ERR_STOPPING \
+    "CLUSTERDOWN this node cannot continue safely and is stopping"
 /* Runs a CMD_READONLY command for s (which may be NULL) with reply to w. */
 void node_execute_read(struct node *n, struct session *s, int db, int argc,
                        const char *const *argv, const size_t *argv_len,

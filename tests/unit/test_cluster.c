@@ -43,6 +43,8 @@ struct frame {
 
 struct world;
 
+static uint64_t driving; /* the member whose code runs now; 0: none */
+
 struct member {
     struct world *w;
     uint64_t id;
@@ -94,14 +96,18 @@ static void deliver_all(struct world *w)
         w->q_len--;
         struct member *to = &w->m[fr.to];
         if (to->up && w->m[fr.from].up && !w->cut[fr.from][fr.to] &&
-            !w->stale[fr.from][fr.to] && fr.data[0] != w->drop_type)
+            !w->stale[fr.from][fr.to] && fr.data[0] != w->drop_type) {
+            driving = fr.to;
             cluster_recv(node_cluster(to->n), fr.from, fr.data, fr.len);
+            driving = 0;
+        }
         free(fr.data);
     }
 }
 
 static int64_t snapshot_entries = 100000; /* per test */
 static uint64_t maxmemory_bytes;            /* per test; 0: none */
+static int64_t wall_skew_ms[N + 1];         /* per test; added to the wall */
 
 static void net_peer_remove(void *ctx, uint64_t peer)
 {
@@ -143,7 +149,8 @@ static void member_start(struct world *w, uint64_t id, uint64_t seed)
         m->cfg.maxmemory = maxmemory_bytes;
         m->cfg.maxmemory_policy = KV_POLICY_ALLKEYS_LRU;
     }
-    m->f = io_fake_new(seed, WALL_START_MS + (int64_t)w->now_ms);
+    m->f = io_fake_new(seed,
+                       WALL_START_MS + (int64_t)w->now_ms + wall_skew_ms[id]);
     assert_non_null(m->f);
     if (w->now_ms > 0)
         io_fake_advance(m->f, w->now_ms); /* clocks agree */
@@ -169,9 +176,13 @@ static void step(struct world *w)
 {
     deliver_all(w);
     w->now_ms++;
-    for (int i = 1; i <= N; i++)
-        if (w->m[i].up)
-            io_fake_advance(w->m[i].f, 1);
+    for (int i = 1; i <= N; i++) {
+        if (!w->m[i].up)
+            continue;
+        driving = (uint64_t)i;
+        io_fake_advance(w->m[i].f, 1);
+        driving = 0;
+    }
     deliver_all(w);
 }
 
@@ -757,6 +768,177 @@ static void restarted_node_catches_up_from_a_snapshot(void **state)
     snapshot_entries = 100000;
 }
 
+/* Sim seed 640 (bug 7): each replica applies an entry at max(entry
+ * timestamp, highest timestamp applied before), so that floor is part of
+ * the replicated state.  A node that got its state from a snapshot must get
+ * the floor with it: here it then leads with a wall clock ten minutes slow,
+ * and without the floor its SET ... PX resolves to another absolute expiry
+ * time than on the replicas that applied the whole log. */
+static void snapshot_carries_the_timestamp_floor(void **state)
+{
+    (void)state;
+    snapshot_entries = 8;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    member_crash(&w, f);
+    char cmd[64];
+    /* Write until the leader's last snapshot covers its last entry, so the
+     * restarted node's state comes from the snapshot alone. */
+    bool covered = false;
+    for (int i = 1; i <= 200 && !covered; i++) {
+        snprintf(cmd, sizeof(cmd), "SET k%d %d\r\n", i, i);
+        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
+        run_ms(&w, 20);
+        struct cluster_status st = status(&w, leader);
+        covered = i > 20 && st.snapshot_index == st.applied_index;
+    }
+    assert_true(covered);
+    wall_skew_ms[f] = -600000;
+    member_start(&w, f, 700 + f);
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    assert_true(status(&w, f).voter);
+    assert_true(status(&w, f).snapshots_installed >= 1);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    snprintf(cmd, sizeof(cmd), "CLUSTER TRANSFER %llu\r\n",
+             (unsigned long long)f);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    for (int t = 0; t < 3000 && status(&w, f).role != RAFT_LEADER; t++)
+        step(&w);
+    assert_int_equal(status(&w, f).role, RAFT_LEADER);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "SET t v PX 100000\r\n", 1, 2000),
+                        "+OK\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+    wall_skew_ms[f] = 0;
+    snapshot_entries = 100000;
+}
+
+/* ---- allocation failures while applying (bug 5) ---- */
+
+/* Fails exactly the skip-th allocation made by member `node` while armed. */
+static struct {
+    uint64_t node;
+    long skip;
+    long seen;
+    bool fired;
+} oom;
+
+static bool oom_hook(void *ctx, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    if (oom.fired || driving == 0 || driving != oom.node)
+        return false;
+    if (oom.seen++ < oom.skip)
+        return false;
+    oom.fired = true;
+    return true;
+}
+
+struct oom_tally {
+    int runs;
+    int stopped; /* the target stopped itself (node_failed) */
+    int oom_replies_running; /* -OOM to the client, the node kept running */
+};
+
+/* One run: "SET n new" is sent to the leader (n is absent) and the
+ * skip-th allocation of the leader or of a follower after that fails.
+ * Whatever it hits, no replica may differ from another (sim seed 6
+ * --alloc-faults: a leader answered -ERR out of memory from its apply
+ * while its followers applied the SET), a definite error means the write
+ * did not happen, and a node that stops is crashed like its host would.
+ * Returns false once skip is past every allocation of the window. */
+static bool oom_run(long skip, bool on_leader, struct oom_tally *t)
+{
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t target = on_leader ? leader : leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET k old\r\n", 1, 2000), "+OK\r\n");
+    wait_converged(&w, 2000);
+    uint64_t base = status(&w, leader).applied_index;
+    memset(&oom, 0, sizeof(oom));
+    oom.node = target;
+    oom.skip = skip;
+    cairn_alloc_set_fail_hook(oom_hook, NULL);
+    io_fake_output_clear(c);
+    driving = leader;
+    assert_int_equal(io_fake_send_str(c, "SET n new\r\n"), 0);
+    driving = 0;
+    char reply[256] = "";
+    bool stopped = false;
+    for (int ms = 0; ms < 300 && !stopped; ms++) {
+        step(&w);
+        if (w.m[leader].up) {
+            size_t len;
+            const char *o = io_fake_output(c, &len);
+            snprintf(reply, sizeof(reply), "%s", o);
+        }
+        if (node_failed(w.m[target].n)) {
+            stopped = true;
+            member_crash(&w, target);
+            break;
+        }
+        bool done = count_replies(reply, strlen(reply)) >= 1;
+        for (uint64_t i = 1; i <= N; i++)
+            if (status(&w, i).applied_index <= base)
+                done = false;
+        if (done)
+            break;
+    }
+    cairn_alloc_set_fail_hook(NULL, NULL);
+    bool fired = oom.fired;
+    uint64_t l2 = wait_leader(&w, 3000);
+    wait_converged(&w, 3000);
+    assert_same_digest(&w);
+    const char *v = cmd_wait(&w, client(&w, l2), "GET n\r\n", 1, 2000);
+    if (strcmp(reply, "+OK\r\n") == 0)
+        assert_string_equal(v, "$3\r\nnew\r\n");
+    if (strstr(reply, "OOM") != NULL || strstr(reply, "out of memory") != NULL) {
+        if (strstr(reply, "may or may not") == NULL) {
+            /* A definite error: nothing was applied, nothing stopped. */
+            assert_string_equal(v, "$-1\r\n");
+            assert_false(stopped);
+            t->oom_replies_running++;
+        }
+    }
+    t->runs++;
+    t->stopped += stopped ? 1 : 0;
+    world_fini(&w);
+    return fired;
+}
+
+static void allocation_failure_in_apply_stops_the_node(void **state)
+{
+    (void)state;
+    for (int on_leader = 1; on_leader >= 0; on_leader--) {
+        struct oom_tally t = {0};
+        long skip = 0;
+        while (skip < 2000 && oom_run(skip, on_leader != 0, &t))
+            skip++;
+        assert_true(skip < 2000);
+        /* Some failure landed in the apply path and stopped the node; on
+         * the leader some landed before it (parsing, proposing) and the
+         * client got -OOM from a node that kept running. */
+        assert_true(t.stopped > 0);
+        if (on_leader)
+            assert_true(t.oom_replies_running > 0);
+        if (getenv("CLUSTER_TEST_DEBUG") != NULL)
+            fprintf(stderr, "%s: %d runs, %d stopped, %d -OOM\n",
+                    on_leader ? "leader" : "follower", t.runs, t.stopped,
+                    t.oom_replies_running);
+    }
+}
+
 /* ---- random faults ---- */
 
 static uint64_t rnd_state;
@@ -1066,6 +1248,8 @@ int main(void)
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
+        cmocka_unit_test(snapshot_carries_the_timestamp_floor),
+        cmocka_unit_test(allocation_failure_in_apply_stops_the_node),
         cmocka_unit_test(cluster_commands_in_redis_formats),
         cmocka_unit_test(random_faults_keep_every_acknowledged_write),
     };
