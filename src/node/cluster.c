@@ -517,8 +517,8 @@ void cluster_recv(struct cluster *c, uint64_t from, const void *frame,
         break;
     case CLUSTER_FRAME_REJOIN:
     case CLUSTER_FRAME_REJOIN_ACK:
-        cluster_member_rejoin_recv(c, from, &r,
-                                   type == CLUSTER_FRAME_REJOIN_ACK);
+    case CLUSTER_FRAME_REJOIN_CHECK:
+        cluster_member_rejoin_recv(c, from, &r, type);
         break;
     default:
         LOG_WARNING("cluster: unknown frame type %u from %llu", type,
@@ -820,6 +820,7 @@ static void raft_config_fill(struct cluster *c)
 {
     raft_config_default(&c->rcfg, c->self_id, CLUSTER_GROUP_ID,
                         io_random_seed(c->io));
+    cairn_rng_seed(&c->rng, c->rcfg.seed ^ 0x5265a01e5265a01eull);
     c->rcfg.election_timeout_ms_min = (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.election_timeout_ms_max = 2u * (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.heartbeat_interval_ms = (uint32_t)c->cfg->heartbeat_ms;

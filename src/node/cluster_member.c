@@ -11,7 +11,19 @@
  * members agree without a log entry.  If any peer answers "formed" the node
  * is a restart (or a late starter) and comes up RECOVERING: its Raft
  * instance has an empty configuration, it drops every Raft message and asks
- * the leader to re-admit it (REJOIN, repeated every cron tick).  The leader
+ * the leader to re-admit it (REJOIN, repeated every 200 ms).  A REJOIN can
+ * arrive late (sent before the node was re-admitted, to this leader or to
+ * one that has lost office since), and re-admitting starts by removing
+ * the member: done for a node that holds state again, that removes a
+ * healthy voter (the simulator's bug 6).  So the leader first asks
+ * (REJOIN_CHECK with a nonce, kept for its term) and starts only on a
+ * REJOIN echoing that nonce, which the node sends only while it holds
+ * nothing (recovering, not yet acknowledged).  The answer was made after
+ * the question, by the live process, in this leader's term: no other
+ * leader can have committed its promotion in between, so the removal
+ * drops only a member that has nothing.  An acknowledged learner's REJOIN
+ * says so (flag) and can only get it added back as a learner and
+ * promoted, never removed.  Re-admitting, the leader
  * removes the old incarnation (if still a member), adds the node as a
  * learner, answers REJOIN_ACK carrying the index of that learner entry
  * (from then on the node accepts Raft traffic: per-connection order means
@@ -59,6 +71,17 @@ static void send_ack(struct cluster *c, const struct cluster_task *t)
     cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_ACK);
     (void)put_u64(&c->frame, t->learner_index);
     (void)cluster_send_frame(c, t->id, c->frame.data, c->frame.len);
+}
+
+/* REJOIN: u8 flags | u64 nonce (0, or the echo of a REJOIN_CHECK). */
+#define REJOIN_ACKED 1u /* flags: an acknowledged learner of this life */
+
+static void send_rejoin(struct cluster *c, uint64_t to, uint64_t nonce)
+{
+    cluster_frame_begin(c, CLUSTER_FRAME_REJOIN);
+    (void)put_u8(&c->frame, c->rejoin_acked ? REJOIN_ACKED : 0);
+    (void)put_u64(&c->frame, nonce);
+    (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
 }
 
 static bool self_is_voter(const struct cluster *c)
@@ -241,22 +264,60 @@ static void task_drop(struct cluster *c, struct cluster_task *t)
     c->tasks[i] = c->tasks[--c->n_tasks];
 }
 
-void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
-                                struct reader *r, bool ack)
+/* The recovering node's side: an ACK makes it a learner; a CHECK is
+ * answered only while it still holds nothing (not yet acknowledged). */
+static void rejoin_node_recv(struct cluster *c, uint64_t from,
+                             struct reader *r, uint8_t type)
 {
-    if (ack) {
-        uint64_t index = get_u64(r);
-        if (!r->bad && c->recovering && !c->rejoin_acked) {
-            LOG_NOTICE("cluster: re-admitted as a learner by %llu at index "
-                       "%llu; catching up", (unsigned long long)from,
-                       (unsigned long long)index);
-            c->rejoin_acked = true;
-            c->rejoin_index = index;
-        }
+    uint64_t v = get_u64(r);
+    if (r->bad || !c->recovering || c->rejoin_acked)
+        return;
+    if (type == CLUSTER_FRAME_REJOIN_CHECK) {
+        send_rejoin(c, from, v);
         return;
     }
-    if (!cluster_is_leader(c))
+    LOG_NOTICE("cluster: re-admitted as a learner by %llu at index %llu; "
+               "catching up", (unsigned long long)from,
+               (unsigned long long)v);
+    c->rejoin_acked = true;
+    c->rejoin_index = v;
+}
+
+/* Leader: a REJOIN from a node that says it is an acknowledged learner
+ * of this life (it holds state).  It is re-added as a learner if its
+ * learner entry was lost, and promoted; never removed. */
+static void rejoin_acked_recv(struct cluster *c, uint64_t from)
+{
+    struct cluster_task *t = task_find(c, from);
+    if (t != NULL) {
+        if (t->stage == STAGE_PROMOTE)
+            send_ack(c, t);
         return;
+    }
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    const struct raft_member *m = raft_conf_find(&st.conf, from);
+    if (m != NULL && m->role == RAFT_VOTER)
+        return; /* promoted already; it will apply that */
+    (void)task_add(c, from, STAGE_ADD);
+}
+
+void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
+                                struct reader *r, uint8_t type)
+{
+    if (type != CLUSTER_FRAME_REJOIN) {
+        rejoin_node_recv(c, from, r, type);
+        return;
+    }
+    uint8_t flags = get_u8(r);
+    uint64_t nonce = get_u64(r);
+    struct cluster_peer *p = cluster_peer_find(c, from);
+    if (r->bad || p == NULL || !cluster_is_leader(c))
+        return;
+    if (flags & REJOIN_ACKED) {
+        rejoin_acked_recv(c, from);
+        return;
+    }
     struct cluster_task *t = task_find(c, from);
     if (t != NULL && t->stage == STAGE_PROMOTE) {
         /* Already a learner: the ACK may have been lost or come before
@@ -266,9 +327,23 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
     }
     if (t != NULL && t->stage != STAGE_REMOVE)
         return; /* in progress */
-    if (t == NULL)
-        LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
-                   "it", (unsigned long long)from);
+    if (nonce == 0 || nonce != p->rejoin_nonce ||
+        p->rejoin_nonce_term != c->term) {
+        /* Possibly late (sent before this node was re-admitted, even by
+         * another leader): ask it now whether it still holds nothing.
+         * The same nonce while this term lasts, so a slow answer counts. */
+        if (p->rejoin_nonce == 0 || p->rejoin_nonce_term != c->term) {
+            p->rejoin_nonce = cairn_rng_next(&c->rng) | 1u;
+            p->rejoin_nonce_term = c->term;
+        }
+        cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_CHECK);
+        (void)put_u64(&c->frame, p->rejoin_nonce);
+        (void)cluster_send_frame(c, from, c->frame.data, c->frame.len);
+        return;
+    }
+    p->rejoin_nonce = 0;
+    LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
+               "it", (unsigned long long)from);
     (void)task_add(c, from, STAGE_REMOVE_OLD);
 }
 
@@ -346,7 +421,7 @@ void cluster_member_cron(struct cluster *c)
         c->hello_sent_ms = now;
         for (size_t i = 0; i < c->n_peers; i++)
             if (c->peers[i].id != c->self_id)
-                send_small(c, c->peers[i].id, CLUSTER_FRAME_REJOIN, -1);
+                send_rejoin(c, c->peers[i].id, 0);
         return;
     }
     if (!cluster_is_leader(c)) {

@@ -65,10 +65,36 @@ struct world {
     uint64_t now_ms;
 };
 
+/* The first frame of a type sent from -> to, kept to be replayed late. */
+struct captured {
+    uint8_t type;
+    uint64_t from, to;
+    bool got;
+    size_t len;
+    uint8_t data[256];
+};
+static struct captured captures[2];
+
+static void capture_frame(uint64_t from, uint64_t to, const void *frame,
+                          size_t len)
+{
+    for (size_t i = 0; i < sizeof(captures) / sizeof(captures[0]); i++) {
+        struct captured *k = &captures[i];
+        if (k->got || k->type == 0 || k->from != from || k->to != to ||
+            len == 0 || ((const uint8_t *)frame)[0] != k->type ||
+            len > sizeof(k->data))
+            continue;
+        memcpy(k->data, frame, len);
+        k->len = len;
+        k->got = true;
+    }
+}
+
 static int net_send(void *ctx, uint64_t peer, const void *frame, size_t len)
 {
     struct member *m = ctx;
     struct world *w = m->w;
+    capture_frame(m->id, peer, frame, len);
     if (peer < 1 || peer > N)
         return CAIRN_ECLOSED;
     if (w->q_len == FRAMES_MAX)
@@ -703,6 +729,77 @@ static void memory_restart_rejoins_without_voting_old_state(void **state)
     world_fini(&w);
 }
 
+/* Bug 6 of the simulator: a REJOIN still in flight when the restarted
+ * node has been re-admitted and promoted must not make the leader (the
+ * same one, or a later one) re-admit it again, which removes a healthy
+ * voter first.  Here the late REJOIN arrives, then another member
+ * crashes: the group must still commit with the re-admitted node. */
+static void late_rejoin_case(bool new_leader)
+{
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    uint64_t other = f % N + 1;
+    if (other == leader)
+        other = other % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 50);
+    memset(captures, 0, sizeof(captures));
+    captures[0] = (struct captured){.type = 6, .from = f, .to = leader};
+    captures[1] = (struct captured){.type = 6, .from = f, .to = other};
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    assert_false(status(&w, f).recovering);
+    assert_true(status(&w, f).voter);
+    assert_true(captures[0].got && captures[1].got);
+    uint64_t to = leader;
+    const struct captured *late = &captures[0];
+    if (new_leader) {
+        char cmd[64];
+        snprintf(cmd, sizeof(cmd), "CLUSTER TRANSFER %llu\r\n",
+                 (unsigned long long)other);
+        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
+        for (int t = 0; t < 3000 && status(&w, other).role != RAFT_LEADER;
+             t++)
+            step(&w);
+        assert_int_equal(status(&w, other).role, RAFT_LEADER);
+        to = other;
+        late = &captures[1];
+    }
+    cluster_recv(node_cluster(w.m[to].n), f, late->data, late->len);
+    for (int t = 0; t < 1000; t++) {
+        step(&w);
+        assert_int_equal(status(&w, to).members, 3);
+        assert_true(status(&w, f).voter);
+    }
+    member_crash(&w, to == leader ? other : leader);
+    uint64_t l2 = wait_leader(&w, 3000);
+    struct io_fake_conn *c2 = client(&w, l2);
+    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 3000), "+OK\r\n");
+    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
+                        "$1\r\n1\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+static void late_rejoin_to_the_same_leader_removes_nobody(void **state)
+{
+    (void)state;
+    late_rejoin_case(false);
+}
+
+static void late_rejoin_to_a_new_leader_removes_nobody(void **state)
+{
+    (void)state;
+    late_rejoin_case(true);
+}
+
 static void restarted_node_catches_up_from_a_snapshot(void **state)
 {
     (void)state;
@@ -1065,6 +1162,8 @@ int main(void)
         cmocka_unit_test(expiry_happens_only_through_the_leaders_log),
         cmocka_unit_test(eviction_happens_through_the_leaders_log),
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
+        cmocka_unit_test(late_rejoin_to_the_same_leader_removes_nobody),
+        cmocka_unit_test(late_rejoin_to_a_new_leader_removes_nobody),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(cluster_commands_in_redis_formats),
         cmocka_unit_test(random_faults_keep_every_acknowledged_write),
