@@ -354,8 +354,10 @@ static void on_role_change(struct cluster *c, uint8_t old_role,
     if (old_role == RAFT_LEADER && c->role != RAFT_LEADER)
         cluster_write_leader_lost(c);
     if (c->role == RAFT_LEADER && old_role != RAFT_LEADER)
-        for (size_t i = 0; i < c->n_peers; i++)
+        for (size_t i = 0; i < c->n_peers; i++) {
             c->peers[i].match_index = 0;
+            c->peers[i].answered_ms = 0;
+        }
     if (c->leader_id != old_leader) {
         c->lease_ok_ms = 0;
         cluster_forward_leader_changed(c);
@@ -480,6 +482,11 @@ static void recv_raft(struct cluster *c, uint64_t from, struct reader *r)
         if (p->match_index < dm->msg.append_resp.match_index)
             p->match_index = dm->msg.append_resp.match_index;
     }
+    if ((dm->msg.type == RAFT_MSG_APPEND_RESP ||
+         dm->msg.type == RAFT_MSG_HEARTBEAT_RESP ||
+         dm->msg.type == RAFT_MSG_SNAPSHOT_RESP) &&
+        c->role == RAFT_LEADER && dm->msg.term == c->term)
+        cluster_peer_find(c, from)->answered_ms = cluster_now(c);
     struct raft_event ev = {.type = RAFT_EV_MESSAGE};
     ev.message.msg = &dm->msg;
     rc = cluster_step(c, &ev);

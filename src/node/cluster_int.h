@@ -100,6 +100,8 @@ struct cluster_peer {
     struct buf resp_out; /* batched FWD_RESP records to send */
     uint32_t resp_out_count;
     uint64_t match_index; /* leader: last seen progress (INFO) */
+    uint64_t answered_ms; /* leader: last append, heartbeat or snapshot
+                             reply in this term (io_now_ms; 0: none) */
     uint64_t heard_ms;    /* last frame received from it (io_now_ms) */
     uint64_t reset_ms;    /* last time its links were redialled */
     /* Leader: the REJOIN_CHECK nonce outstanding for it, and its term

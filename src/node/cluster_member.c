@@ -356,9 +356,51 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
     return cluster_step(c, &ev);
 }
 
-/* Advances one task by at most one raft change.  Returns true when the
- * task is finished. */
-static bool task_run(struct cluster *c, struct cluster_task *t)
+/* A removal takes effect in the leader's log as soon as it is appended:
+ * the voters left must still hold a majority that answers (this node, or
+ * a peer that answered an append or heartbeat of this term within the
+ * longest election timeout), else the change can never commit and no leader can be
+ * elected in that configuration (a member down or restarted empty counts
+ * in it but never answers).  Removing a learner changes no quorum. */
+static bool removal_keeps_quorum(struct cluster *c,
+                                 const struct raft_conf *conf, uint64_t id)
+{
+    uint64_t now = cluster_now(c);
+    uint32_t voters = 0, live = 0;
+    for (uint32_t i = 0; i < conf->n_members; i++) {
+        const struct raft_member *m = &conf->members[i];
+        if (m->role != RAFT_VOTER || m->id == id)
+            continue;
+        voters++;
+        const struct cluster_peer *p = cluster_peer_find(c, m->id);
+        if (m->id == c->self_id ||
+            (p != NULL && p->answered_ms != 0 &&
+             now - p->answered_ms <= c->rcfg.election_timeout_ms_max))
+            live++;
+    }
+    return voters == 0 || live >= voters / 2 + 1;
+}
+
+enum task_result {
+    TASK_BUSY = 0,    /* in progress, or raft asked to retry */
+    TASK_DONE = 1,
+    TASK_BLOCKED = 2, /* would lose the quorum now: let others run */
+};
+
+static int remove_member(struct cluster *c, const struct raft_status *st,
+                         const struct raft_member *m, uint64_t id)
+{
+    if (m->role == RAFT_VOTER && !removal_keeps_quorum(c, &st->conf, id))
+        return TASK_BLOCKED;
+    if (change(c, RAFT_CHANGE_REMOVE, id) != 0)
+        return TASK_BUSY;
+    LOG_NOTICE("cluster: removing node %llu from the configuration",
+               (unsigned long long)id);
+    return TASK_DONE;
+}
+
+/* Advances one task by at most one raft change. */
+static enum task_result task_run(struct cluster *c, struct cluster_task *t)
 {
     struct raft_status st;
     raft_status_get(c->raft, &st);
@@ -366,14 +408,16 @@ static bool task_run(struct cluster *c, struct cluster_task *t)
     int rc;
     switch (t->stage) {
     case STAGE_REMOVE_OLD:
-        if (m != NULL && (rc = change(c, RAFT_CHANGE_REMOVE, t->id)) != 0)
-            return false;
+        if (m != NULL && (rc = remove_member(c, &st, m, t->id)) != TASK_DONE)
+            return (enum task_result)rc;
         t->stage = STAGE_ADD;
-        return false;
+        return TASK_BUSY;
     case STAGE_ADD:
         if (m == NULL) {
             if ((rc = change(c, RAFT_CHANGE_ADD_LEARNER, t->id)) != 0)
-                return false;
+                return TASK_BUSY;
+            LOG_NOTICE("cluster: adding node %llu as a learner",
+                       (unsigned long long)t->id);
             t->learner_index = c->proposed.count > 0 ? c->proposed.first_index
                                                      : st.last_index + 1;
         } else {
@@ -381,21 +425,21 @@ static bool task_run(struct cluster *c, struct cluster_task *t)
         }
         send_ack(c, t);
         t->stage = STAGE_PROMOTE;
-        return false;
+        return TASK_BUSY;
     case STAGE_PROMOTE:
         if (m == NULL)
-            return true; /* removed meanwhile */
+            return TASK_DONE; /* removed meanwhile */
         if (m->role == RAFT_VOTER)
-            return true;
+            return TASK_DONE;
         rc = change(c, RAFT_CHANGE_PROMOTE, t->id);
         if (rc == 0)
             LOG_NOTICE("cluster: node %llu caught up; promoted to voter",
                        (unsigned long long)t->id);
-        return rc == 0;
+        return rc == 0 ? TASK_DONE : TASK_BUSY;
     case STAGE_REMOVE:
         if (m == NULL)
-            return true;
-        return change(c, RAFT_CHANGE_REMOVE, t->id) == 0;
+            return TASK_DONE;
+        return (enum task_result)remove_member(c, &st, m, t->id);
     default:
         UNREACHABLE();
     }
@@ -428,9 +472,20 @@ void cluster_member_cron(struct cluster *c)
         c->n_tasks = 0;
         return;
     }
-    /* One change per tick at most: raft allows one uncommitted change. */
-    if (c->n_tasks > 0 && task_run(c, &c->tasks[0]))
+    /* One change per tick at most: raft allows one uncommitted change.  A
+     * blocked task goes to the back, so that one that restores the quorum
+     * (a rejoin) is not stuck behind it. */
+    if (c->n_tasks == 0)
+        return;
+    enum task_result res = task_run(c, &c->tasks[0]);
+    if (res == TASK_DONE) {
         task_drop(c, &c->tasks[0]);
+    } else if (res == TASK_BLOCKED && c->n_tasks > 1) {
+        struct cluster_task t = c->tasks[0];
+        memmove(&c->tasks[0], &c->tasks[1],
+                (c->n_tasks - 1) * sizeof(c->tasks[0]));
+        c->tasks[c->n_tasks - 1] = t;
+    }
 }
 
 void cluster_member_applied_conf(struct cluster *c)

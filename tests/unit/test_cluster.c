@@ -800,6 +800,49 @@ static void late_rejoin_to_a_new_leader_removes_nobody(void **state)
     late_rejoin_case(true);
 }
 
+/* A removal takes effect once appended: DELNODE of a live follower while
+ * the third member is down would leave {leader, down member}, which can
+ * never commit the removal nor anything after it.  The leader defers it
+ * while it would, lets the down member's rejoin go first, and removes
+ * the follower once a majority of the rest answers. */
+static void removal_waits_until_the_rest_answers(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    uint64_t o = f % N + 1;
+    if (o == leader)
+        o = o % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 300); /* longer than the maximum election timeout */
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
+             (unsigned long long)o);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    for (int t = 0; t < 500; t++) {
+        step(&w);
+        assert_int_equal(status(&w, leader).members, 3);
+    }
+    /* {leader, o} of {leader, f, o} still commits. */
+    assert_string_equal(cmd_wait(&w, c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    for (int t = 0; t < 5000 && (status(&w, leader).members != 2 ||
+                                 status(&w, f).recovering); t++)
+        step(&w);
+    assert_int_equal(status(&w, leader).members, 2);
+    assert_false(status(&w, f).recovering);
+    assert_true(status(&w, f).voter);
+    assert_string_equal(cmd_wait(&w, c, "SET c 3\r\n", 1, 2000), "+OK\r\n");
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "MGET a b c\r\n", 3, 2000),
+                        "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n");
+    world_fini(&w);
+}
+
 static void restarted_node_catches_up_from_a_snapshot(void **state)
 {
     (void)state;
@@ -1164,6 +1207,7 @@ int main(void)
         cmocka_unit_test(memory_restart_rejoins_without_voting_old_state),
         cmocka_unit_test(late_rejoin_to_the_same_leader_removes_nobody),
         cmocka_unit_test(late_rejoin_to_a_new_leader_removes_nobody),
+        cmocka_unit_test(removal_waits_until_the_rest_answers),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(cluster_commands_in_redis_formats),
         cmocka_unit_test(random_faults_keep_every_acknowledged_write),
