@@ -504,16 +504,17 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
     return 0;
 }
 
-/* A node that holds its state: up, formed, not a memory restart still
- * being re-admitted. */
+/* A node that holds a log it acknowledges entries with: up, formed, and
+ * not a memory restart still waiting to be re-admitted.  A re-admitted
+ * learner counts: once promoted in the leader's log its acknowledgements
+ * count for commits, before it applies the promotion itself. */
 static bool server_has_state(const struct server *s)
 {
-    if (s == NULL || node_cluster(s->n) == NULL ||
-        node_cluster(s->n)->raft == NULL)
+    if (s == NULL || node_cluster(s->n) == NULL)
         return false;
-    struct cluster_status cs;
-    cluster_status_get(node_cluster(s->n), &cs);
-    return !cs.recovering;
+    const struct cluster *c = node_cluster(s->n);
+    return c->raft != NULL && !c->starting &&
+           (!c->recovering || c->rejoin_acked);
 }
 
 /* True when a majority of conf's voters other than slot `node` hold their
