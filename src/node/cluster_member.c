@@ -358,10 +358,11 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
 
 /* A removal takes effect in the leader's log as soon as it is appended:
  * the voters left must still hold a majority that answers (this node, or
- * a peer that answered an append or heartbeat of this term within the
- * longest election timeout), else the change can never commit and no leader can be
- * elected in that configuration (a member down or restarted empty counts
- * in it but never answers).  Removing a learner changes no quorum. */
+ * a peer that answered an append, heartbeat or snapshot of this term
+ * within the longest election timeout), else the change can never commit
+ * and no leader can be elected in that configuration (a member down or
+ * restarted empty counts in it but never answers).  Removing a learner
+ * changes no quorum. */
 static bool removal_keeps_quorum(struct cluster *c,
                                  const struct raft_conf *conf, uint64_t id)
 {
@@ -387,8 +388,11 @@ enum task_result {
     TASK_BLOCKED = 2, /* would lose the quorum now: let others run */
 };
 
-static int remove_member(struct cluster *c, const struct raft_status *st,
-                         const struct raft_member *m, uint64_t id)
+/* Proposes removing member m (TASK_DONE once proposed). */
+static enum task_result remove_member(struct cluster *c,
+                                      const struct raft_status *st,
+                                      const struct raft_member *m,
+                                      uint64_t id)
 {
     if (m->role == RAFT_VOTER && !removal_keeps_quorum(c, &st->conf, id))
         return TASK_BLOCKED;
@@ -405,11 +409,12 @@ static enum task_result task_run(struct cluster *c, struct cluster_task *t)
     struct raft_status st;
     raft_status_get(c->raft, &st);
     const struct raft_member *m = raft_conf_find(&st.conf, t->id);
+    enum task_result res;
     int rc;
     switch (t->stage) {
     case STAGE_REMOVE_OLD:
-        if (m != NULL && (rc = remove_member(c, &st, m, t->id)) != TASK_DONE)
-            return (enum task_result)rc;
+        if (m != NULL && (res = remove_member(c, &st, m, t->id)) != TASK_DONE)
+            return res;
         t->stage = STAGE_ADD;
         return TASK_BUSY;
     case STAGE_ADD:
@@ -439,7 +444,7 @@ static enum task_result task_run(struct cluster *c, struct cluster_task *t)
     case STAGE_REMOVE:
         if (m == NULL)
             return TASK_DONE;
-        return (enum task_result)remove_member(c, &st, m, t->id);
+        return remove_member(c, &st, m, t->id);
     default:
         UNREACHABLE();
     }
