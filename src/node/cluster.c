@@ -828,6 +828,7 @@ static void raft_config_fill(struct cluster *c)
     raft_config_default(&c->rcfg, c->self_id, CLUSTER_GROUP_ID,
                         io_random_seed(c->io));
     cairn_rng_seed(&c->rng, c->rcfg.seed ^ 0x5265a01e5265a01eull);
+    c->incarnation = cairn_rng_next(&c->rng) | 1u;
     c->rcfg.election_timeout_ms_min = (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.election_timeout_ms_max = 2u * (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.heartbeat_interval_ms = (uint32_t)c->cfg->heartbeat_ms;

@@ -153,7 +153,8 @@ struct cluster {
     bool rejoin_acked;        /* leader made us a learner: accept raft */
     uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
     uint64_t hello_sent_ms;
-    struct cairn_rng rng;     /* REJOIN_CHECK nonces */
+    struct cairn_rng rng;     /* REJOIN_CHECK nonces, incarnation */
+    uint64_t incarnation;     /* this process (random, not 0): REJOIN */
 
     /* Ops by stage (see cluster_op). */
     struct cluster_list waiting;   /* OP_WAIT: no leader known */
@@ -183,6 +184,7 @@ struct cluster {
         uint64_t id;
         uint8_t stage;
         uint64_t learner_index; /* where it was added as a learner */
+        uint64_t incarnation;   /* process re-admitted (0: admin task) */
     } tasks[RAFT_MEMBERS_MAX];
     size_t n_tasks;
 

@@ -66,14 +66,18 @@ static void send_small(struct cluster *c, uint64_t to, uint8_t type,
     (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
 }
 
+/* REJOIN_ACK: u64 learner index | u64 incarnation it is for (0: any, an
+ * admin ADDNODE). */
 static void send_ack(struct cluster *c, const struct cluster_task *t)
 {
     cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_ACK);
     (void)put_u64(&c->frame, t->learner_index);
+    (void)put_u64(&c->frame, t->incarnation);
     (void)cluster_send_frame(c, t->id, c->frame.data, c->frame.len);
 }
 
-/* REJOIN: u8 flags | u64 nonce (0, or the echo of a REJOIN_CHECK). */
+/* REJOIN: u8 flags | u64 nonce (0, or the echo of a REJOIN_CHECK) |
+ * u64 incarnation (drawn at start: tells two lives of one id apart). */
 #define REJOIN_ACKED 1u /* flags: an acknowledged learner of this life */
 
 static void send_rejoin(struct cluster *c, uint64_t to, uint64_t nonce)
@@ -81,6 +85,7 @@ static void send_rejoin(struct cluster *c, uint64_t to, uint64_t nonce)
     cluster_frame_begin(c, CLUSTER_FRAME_REJOIN);
     (void)put_u8(&c->frame, c->rejoin_acked ? REJOIN_ACKED : 0);
     (void)put_u64(&c->frame, nonce);
+    (void)put_u64(&c->frame, c->incarnation);
     (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
 }
 
@@ -244,7 +249,8 @@ static struct cluster_task *task_find(struct cluster *c, uint64_t id)
     return NULL;
 }
 
-static int task_add(struct cluster *c, uint64_t id, uint8_t stage)
+static int task_add(struct cluster *c, uint64_t id, uint8_t stage,
+                    uint64_t incarnation)
 {
     struct cluster_task *t = task_find(c, id);
     if (t == NULL) {
@@ -254,6 +260,7 @@ static int task_add(struct cluster *c, uint64_t id, uint8_t stage)
     }
     t->id = id;
     t->stage = stage;
+    t->incarnation = incarnation;
     return 0;
 }
 
@@ -264,8 +271,9 @@ static void task_drop(struct cluster *c, struct cluster_task *t)
     c->tasks[i] = c->tasks[--c->n_tasks];
 }
 
-/* The recovering node's side: an ACK makes it a learner; a CHECK is
- * answered only while it still holds nothing (not yet acknowledged). */
+/* The recovering node's side: an ACK for this life makes it a learner;
+ * a CHECK is answered only while it still holds nothing (not yet
+ * acknowledged). */
 static void rejoin_node_recv(struct cluster *c, uint64_t from,
                              struct reader *r, uint8_t type)
 {
@@ -276,6 +284,9 @@ static void rejoin_node_recv(struct cluster *c, uint64_t from,
         send_rejoin(c, from, v);
         return;
     }
+    uint64_t inc = get_u64(r);
+    if (r->bad || (inc != 0 && inc != c->incarnation))
+        return; /* meant for an earlier life of this id */
     LOG_NOTICE("cluster: re-admitted as a learner by %llu at index %llu; "
                "catching up", (unsigned long long)from,
                (unsigned long long)v);
@@ -286,11 +297,12 @@ static void rejoin_node_recv(struct cluster *c, uint64_t from,
 /* Leader: a REJOIN from a node that says it is an acknowledged learner
  * of this life (it holds state).  It is re-added as a learner if its
  * learner entry was lost, and promoted; never removed. */
-static void rejoin_acked_recv(struct cluster *c, uint64_t from)
+static void rejoin_acked_recv(struct cluster *c, uint64_t from,
+                              uint64_t inc)
 {
     struct cluster_task *t = task_find(c, from);
     if (t != NULL) {
-        if (t->stage == STAGE_PROMOTE)
+        if (t->stage == STAGE_PROMOTE && t->incarnation == inc)
             send_ack(c, t);
         return;
     }
@@ -299,7 +311,7 @@ static void rejoin_acked_recv(struct cluster *c, uint64_t from)
     const struct raft_member *m = raft_conf_find(&st.conf, from);
     if (m != NULL && m->role == RAFT_VOTER)
         return; /* promoted already; it will apply that */
-    (void)task_add(c, from, STAGE_ADD);
+    (void)task_add(c, from, STAGE_ADD, inc);
 }
 
 void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
@@ -311,22 +323,24 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
     }
     uint8_t flags = get_u8(r);
     uint64_t nonce = get_u64(r);
+    uint64_t inc = get_u64(r);
     struct cluster_peer *p = cluster_peer_find(c, from);
-    if (r->bad || p == NULL || !cluster_is_leader(c))
+    if (r->bad || p == NULL || inc == 0 || !cluster_is_leader(c))
         return;
     if (flags & REJOIN_ACKED) {
-        rejoin_acked_recv(c, from);
+        rejoin_acked_recv(c, from, inc);
         return;
     }
     struct cluster_task *t = task_find(c, from);
-    if (t != NULL && t->stage == STAGE_PROMOTE) {
-        /* Already a learner: the ACK may have been lost or come before
-         * the node was ready for it. */
-        send_ack(c, t);
+    if (t != NULL && t->incarnation == inc) {
+        /* Re-admitting this very life.  At PROMOTE it is a learner: the
+         * ACK may have been lost or come before the node was ready. */
+        if (t->stage == STAGE_PROMOTE)
+            send_ack(c, t);
         return;
     }
-    if (t != NULL && t->stage != STAGE_REMOVE)
-        return; /* in progress */
+    /* No task for this life: a DELNODE, or a task for an earlier life
+     * (dead now: its slot is replaced, progress and all). */
     if (nonce == 0 || nonce != p->rejoin_nonce ||
         p->rejoin_nonce_term != c->term) {
         /* Possibly late (sent before this node was re-admitted, even by
@@ -344,7 +358,7 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
     p->rejoin_nonce = 0;
     LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
                "it", (unsigned long long)from);
-    (void)task_add(c, from, STAGE_REMOVE_OLD);
+    (void)task_add(c, from, STAGE_REMOVE_OLD, inc);
 }
 
 static int change(struct cluster *c, uint8_t op, uint64_t id)
@@ -513,7 +527,7 @@ int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id)
     uint8_t stage = op == RAFT_CHANGE_ADD_LEARNER ? STAGE_ADD
                     : op == RAFT_CHANGE_PROMOTE  ? STAGE_PROMOTE
                                                  : STAGE_REMOVE;
-    return task_add(c, id, stage);
+    return task_add(c, id, stage, 0);
 }
 
 bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
