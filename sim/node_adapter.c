@@ -504,25 +504,64 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
     return 0;
 }
 
-/* Memory durability keeps data only while a majority of the founding
- * voters stays up with its state: never crash past that. */
+/* A node that holds a log it acknowledges entries with: up, formed, and
+ * not a memory restart still waiting to be re-admitted.  A re-admitted
+ * learner counts: once promoted in the leader's log its acknowledgements
+ * count for commits, before it applies the promotion itself. */
+static bool server_has_state(const struct server *s)
+{
+    if (s == NULL || node_cluster(s->n) == NULL)
+        return false;
+    const struct cluster *c = node_cluster(s->n);
+    return c->raft != NULL && !c->starting &&
+           (!c->recovering || c->rejoin_acked);
+}
+
+/* True when a majority of conf's voters other than slot `node` hold their
+ * state (a configuration without voters asks for nothing). */
+static bool conf_keeps_majority(const struct raft_conf *conf,
+                                void *const *servers, unsigned count,
+                                unsigned node)
+{
+    unsigned voters = 0, kept = 0;
+    for (uint32_t i = 0; i < conf->n_members; i++) {
+        if (conf->members[i].role != RAFT_VOTER)
+            continue;
+        voters++;
+        uint64_t slot = conf->members[i].id - 1; /* node id = slot + 1 */
+        if (slot < count && slot != node && server_has_state(servers[slot]))
+            kept++;
+    }
+    return voters == 0 || kept >= voters / 2 + 1;
+}
+
+/* Memory durability keeps data only while a majority of the voters stays
+ * up with its state, and during a membership change "the voters" is every
+ * configuration that is or may become in force: so a crash is allowed only
+ * if, after it, a majority of each configuration any live node holds (the
+ * latest in its log, committed or not, and its committed one) keeps its
+ * state.  Crashing a node without state loses nothing. */
 static bool adapter_may_crash(void *ctx, void *const *servers,
                               unsigned count, unsigned node)
 {
     struct sim_node_adapter *a = ctx;
     if (a->k.durability == CONFIG_DURABILITY_FSYNC)
         return true;
-    unsigned healthy = 0;
+    if (!server_has_state(servers[node]))
+        return true;
     for (unsigned i = 0; i < count; i++) {
         struct server *s = servers[i];
-        if (i == node || s == NULL || node_cluster(s->n) == NULL)
+        if (s == NULL || node_cluster(s->n) == NULL ||
+            node_cluster(s->n)->raft == NULL)
             continue;
-        struct cluster_status cs;
-        cluster_status_get(node_cluster(s->n), &cs);
-        if (!cs.recovering && cs.voter)
-            healthy++;
+        const struct raft *r = node_cluster(s->n)->raft;
+        struct raft_conf committed;
+        raft_conf_committed(r, &committed);
+        if (!conf_keeps_majority(&r->conf, servers, count, node) ||
+            !conf_keeps_majority(&committed, servers, count, node))
+            return false;
     }
-    return healthy >= count / 2 + 1;
+    return true;
 }
 
 static void adapter_describe(void *ctx, void *server, char *out, size_t len)

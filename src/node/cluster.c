@@ -358,8 +358,10 @@ static void on_role_change(struct cluster *c, uint8_t old_role,
     if (old_role == RAFT_LEADER && c->role != RAFT_LEADER)
         cluster_write_leader_lost(c);
     if (c->role == RAFT_LEADER && old_role != RAFT_LEADER)
-        for (size_t i = 0; i < c->n_peers; i++)
+        for (size_t i = 0; i < c->n_peers; i++) {
             c->peers[i].match_index = 0;
+            c->peers[i].answered_ms = 0;
+        }
     if (c->leader_id != old_leader) {
         c->lease_ok_ms = 0;
         cluster_forward_leader_changed(c);
@@ -484,6 +486,11 @@ static void recv_raft(struct cluster *c, uint64_t from, struct reader *r)
         if (p->match_index < dm->msg.append_resp.match_index)
             p->match_index = dm->msg.append_resp.match_index;
     }
+    if ((dm->msg.type == RAFT_MSG_APPEND_RESP ||
+         dm->msg.type == RAFT_MSG_HEARTBEAT_RESP ||
+         dm->msg.type == RAFT_MSG_SNAPSHOT_RESP) &&
+        c->role == RAFT_LEADER && dm->msg.term == c->term)
+        cluster_peer_find(c, from)->answered_ms = cluster_now(c);
     struct raft_event ev = {.type = RAFT_EV_MESSAGE};
     ev.message.msg = &dm->msg;
     rc = cluster_step(c, &ev);
@@ -521,8 +528,8 @@ void cluster_recv(struct cluster *c, uint64_t from, const void *frame,
         break;
     case CLUSTER_FRAME_REJOIN:
     case CLUSTER_FRAME_REJOIN_ACK:
-        cluster_member_rejoin_recv(c, from, &r,
-                                   type == CLUSTER_FRAME_REJOIN_ACK);
+    case CLUSTER_FRAME_REJOIN_CHECK:
+        cluster_member_rejoin_recv(c, from, &r, type);
         break;
     default:
         LOG_WARNING("cluster: unknown frame type %u from %llu", type,
@@ -824,6 +831,8 @@ static void raft_config_fill(struct cluster *c)
 {
     raft_config_default(&c->rcfg, c->self_id, CLUSTER_GROUP_ID,
                         io_random_seed(c->io));
+    cairn_rng_seed(&c->rng, c->rcfg.seed ^ 0x5265a01e5265a01eull);
+    c->incarnation = cairn_rng_next(&c->rng) | 1u;
     c->rcfg.election_timeout_ms_min = (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.election_timeout_ms_max = 2u * (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.heartbeat_interval_ms = (uint32_t)c->cfg->heartbeat_ms;

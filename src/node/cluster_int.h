@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/rng.h"
 #include "node/cluster.h"
 #include "node/command.h"
 #include "node/config.h"
@@ -38,6 +39,7 @@ enum cluster_frame_type {
     CLUSTER_FRAME_HELLO_RESP = 5,
     CLUSTER_FRAME_REJOIN = 6,   /* recovering node -> leader */
     CLUSTER_FRAME_REJOIN_ACK = 7, /* leader: you are a learner now */
+    CLUSTER_FRAME_REJOIN_CHECK = 8, /* leader: still empty? echo nonce */
 };
 #define CLUSTER_FRAME_HEADER 9u
 #define CLUSTER_GROUP_ID 1u
@@ -98,8 +100,14 @@ struct cluster_peer {
     struct buf resp_out; /* batched FWD_RESP records to send */
     uint32_t resp_out_count;
     uint64_t match_index; /* leader: last seen progress (INFO) */
+    uint64_t answered_ms; /* leader: last append, heartbeat or snapshot
+                             reply in this term (io_now_ms; 0: none) */
     uint64_t heard_ms;    /* last frame received from it (io_now_ms) */
     uint64_t reset_ms;    /* last time its links were redialled */
+    /* Leader: the REJOIN_CHECK nonce outstanding for it, and its term
+     * (0: none).  A re-admission starts only on a REJOIN echoing it. */
+    uint64_t rejoin_nonce;
+    uint64_t rejoin_nonce_term;
 };
 
 struct cluster {
@@ -147,6 +155,8 @@ struct cluster {
     bool rejoin_acked;        /* leader made us a learner: accept raft */
     uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
     uint64_t hello_sent_ms;
+    struct cairn_rng rng;     /* REJOIN_CHECK nonces, incarnation */
+    uint64_t incarnation;     /* this process (random, not 0): REJOIN */
 
     /* Ops by stage (see cluster_op). */
     struct cluster_list waiting;   /* OP_WAIT: no leader known */
@@ -176,6 +186,7 @@ struct cluster {
         uint64_t id;
         uint8_t stage;
         uint64_t learner_index; /* where it was added as a learner */
+        uint64_t incarnation;   /* process re-admitted (0: admin task) */
     } tasks[RAFT_MEMBERS_MAX];
     size_t n_tasks;
 
@@ -361,8 +372,9 @@ void cluster_storage_close(struct cluster *c);
 /* ---- cluster_member.c ---- */
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,
                                struct reader *r, bool resp);
+/* REJOIN, REJOIN_ACK or REJOIN_CHECK (type) from a peer. */
 void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
-                                struct reader *r, bool ack);
+                                struct reader *r, uint8_t type);
 void cluster_member_cron(struct cluster *c);
 int cluster_member_start(struct cluster *c);
 /* Creates the Raft instance: bootstrap (all peers voters) or recovering

@@ -11,7 +11,19 @@
  * members agree without a log entry.  If any peer answers "formed" the node
  * is a restart (or a late starter) and comes up RECOVERING: its Raft
  * instance has an empty configuration, it drops every Raft message and asks
- * the leader to re-admit it (REJOIN, repeated every cron tick).  The leader
+ * the leader to re-admit it (REJOIN, repeated every 200 ms).  A REJOIN can
+ * arrive late (sent before the node was re-admitted, to this leader or to
+ * one that has lost office since), and re-admitting starts by removing
+ * the member: done for a node that holds state again, that removes a
+ * healthy voter (the simulator's bug 6).  So the leader first asks
+ * (REJOIN_CHECK with a nonce, kept for its term) and starts only on a
+ * REJOIN echoing that nonce, which the node sends only while it holds
+ * nothing (recovering, not yet acknowledged).  The answer was made after
+ * the question, by the live process, in this leader's term: no other
+ * leader can have committed its promotion in between, so the removal
+ * drops only a member that has nothing.  An acknowledged learner's REJOIN
+ * says so (flag) and can only get it added back as a learner and
+ * promoted, never removed.  Re-admitting, the leader
  * removes the old incarnation (if still a member), adds the node as a
  * learner, answers REJOIN_ACK carrying the index of that learner entry
  * (from then on the node accepts Raft traffic: per-connection order means
@@ -54,11 +66,27 @@ static void send_small(struct cluster *c, uint64_t to, uint8_t type,
     (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
 }
 
+/* REJOIN_ACK: u64 learner index | u64 incarnation it is for (0: any, an
+ * admin ADDNODE). */
 static void send_ack(struct cluster *c, const struct cluster_task *t)
 {
     cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_ACK);
     (void)put_u64(&c->frame, t->learner_index);
+    (void)put_u64(&c->frame, t->incarnation);
     (void)cluster_send_frame(c, t->id, c->frame.data, c->frame.len);
+}
+
+/* REJOIN: u8 flags | u64 nonce (0, or the echo of a REJOIN_CHECK) |
+ * u64 incarnation (drawn at start: tells two lives of one id apart). */
+#define REJOIN_ACKED 1u /* flags: an acknowledged learner of this life */
+
+static void send_rejoin(struct cluster *c, uint64_t to, uint64_t nonce)
+{
+    cluster_frame_begin(c, CLUSTER_FRAME_REJOIN);
+    (void)put_u8(&c->frame, c->rejoin_acked ? REJOIN_ACKED : 0);
+    (void)put_u64(&c->frame, nonce);
+    (void)put_u64(&c->frame, c->incarnation);
+    (void)cluster_send_frame(c, to, c->frame.data, c->frame.len);
 }
 
 static bool self_is_voter(const struct cluster *c)
@@ -221,7 +249,8 @@ static struct cluster_task *task_find(struct cluster *c, uint64_t id)
     return NULL;
 }
 
-static int task_add(struct cluster *c, uint64_t id, uint8_t stage)
+static int task_add(struct cluster *c, uint64_t id, uint8_t stage,
+                    uint64_t incarnation)
 {
     struct cluster_task *t = task_find(c, id);
     if (t == NULL) {
@@ -231,6 +260,7 @@ static int task_add(struct cluster *c, uint64_t id, uint8_t stage)
     }
     t->id = id;
     t->stage = stage;
+    t->incarnation = incarnation;
     return 0;
 }
 
@@ -241,35 +271,94 @@ static void task_drop(struct cluster *c, struct cluster_task *t)
     c->tasks[i] = c->tasks[--c->n_tasks];
 }
 
-void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
-                                struct reader *r, bool ack)
+/* The recovering node's side: an ACK for this life makes it a learner;
+ * a CHECK is answered only while it still holds nothing (not yet
+ * acknowledged). */
+static void rejoin_node_recv(struct cluster *c, uint64_t from,
+                             struct reader *r, uint8_t type)
 {
-    if (ack) {
-        uint64_t index = get_u64(r);
-        if (!r->bad && c->recovering && !c->rejoin_acked) {
-            LOG_NOTICE("cluster: re-admitted as a learner by %llu at index "
-                       "%llu; catching up", (unsigned long long)from,
-                       (unsigned long long)index);
-            c->rejoin_acked = true;
-            c->rejoin_index = index;
-        }
+    uint64_t v = get_u64(r);
+    if (r->bad || !c->recovering || c->rejoin_acked)
+        return;
+    if (type == CLUSTER_FRAME_REJOIN_CHECK) {
+        send_rejoin(c, from, v);
         return;
     }
-    if (!cluster_is_leader(c))
-        return;
+    uint64_t inc = get_u64(r);
+    if (r->bad || (inc != 0 && inc != c->incarnation))
+        return; /* meant for an earlier life of this id */
+    LOG_NOTICE("cluster: re-admitted as a learner by %llu at index %llu; "
+               "catching up", (unsigned long long)from,
+               (unsigned long long)v);
+    c->rejoin_acked = true;
+    c->rejoin_index = v;
+}
+
+/* Leader: a REJOIN from a node that says it is an acknowledged learner
+ * of this life (it holds state).  It is re-added as a learner if its
+ * learner entry was lost, and promoted; never removed. */
+static void rejoin_acked_recv(struct cluster *c, uint64_t from,
+                              uint64_t inc)
+{
     struct cluster_task *t = task_find(c, from);
-    if (t != NULL && t->stage == STAGE_PROMOTE) {
-        /* Already a learner: the ACK may have been lost or come before
-         * the node was ready for it. */
-        send_ack(c, t);
+    if (t != NULL) {
+        if (t->stage == STAGE_PROMOTE && t->incarnation == inc)
+            send_ack(c, t);
         return;
     }
-    if (t != NULL && t->stage != STAGE_REMOVE)
-        return; /* in progress */
-    if (t == NULL)
-        LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
-                   "it", (unsigned long long)from);
-    (void)task_add(c, from, STAGE_REMOVE_OLD);
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    const struct raft_member *m = raft_conf_find(&st.conf, from);
+    if (m != NULL && m->role == RAFT_VOTER)
+        return; /* promoted already; it will apply that */
+    (void)task_add(c, from, STAGE_ADD, inc);
+}
+
+void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
+                                struct reader *r, uint8_t type)
+{
+    if (type != CLUSTER_FRAME_REJOIN) {
+        rejoin_node_recv(c, from, r, type);
+        return;
+    }
+    uint8_t flags = get_u8(r);
+    uint64_t nonce = get_u64(r);
+    uint64_t inc = get_u64(r);
+    struct cluster_peer *p = cluster_peer_find(c, from);
+    if (r->bad || p == NULL || inc == 0 || !cluster_is_leader(c))
+        return;
+    if (flags & REJOIN_ACKED) {
+        rejoin_acked_recv(c, from, inc);
+        return;
+    }
+    struct cluster_task *t = task_find(c, from);
+    if (t != NULL && t->incarnation == inc) {
+        /* Re-admitting this very life.  At PROMOTE it is a learner: the
+         * ACK may have been lost or come before the node was ready. */
+        if (t->stage == STAGE_PROMOTE)
+            send_ack(c, t);
+        return;
+    }
+    /* No task for this life: a DELNODE, or a task for an earlier life
+     * (dead now: its slot is replaced, progress and all). */
+    if (nonce == 0 || nonce != p->rejoin_nonce ||
+        p->rejoin_nonce_term != c->term) {
+        /* Possibly late (sent before this node was re-admitted, even by
+         * another leader): ask it now whether it still holds nothing.
+         * The same nonce while this term lasts, so a slow answer counts. */
+        if (p->rejoin_nonce == 0 || p->rejoin_nonce_term != c->term) {
+            p->rejoin_nonce = cairn_rng_next(&c->rng) | 1u;
+            p->rejoin_nonce_term = c->term;
+        }
+        cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_CHECK);
+        (void)put_u64(&c->frame, p->rejoin_nonce);
+        (void)cluster_send_frame(c, from, c->frame.data, c->frame.len);
+        return;
+    }
+    p->rejoin_nonce = 0;
+    LOG_NOTICE("cluster: node %llu restarted without state; re-admitting "
+               "it", (unsigned long long)from);
+    (void)task_add(c, from, STAGE_REMOVE_OLD, inc);
 }
 
 static int change(struct cluster *c, uint8_t op, uint64_t id)
@@ -281,24 +370,73 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
     return cluster_step(c, &ev);
 }
 
-/* Advances one task by at most one raft change.  Returns true when the
- * task is finished. */
-static bool task_run(struct cluster *c, struct cluster_task *t)
+/* A removal takes effect in the leader's log as soon as it is appended:
+ * the voters left must still hold a majority that answers (this node, or
+ * a peer that answered an append, heartbeat or snapshot of this term
+ * within the longest election timeout), else the change can never commit
+ * and no leader can be elected in that configuration (a member down or
+ * restarted empty counts in it but never answers).  Removing a learner
+ * changes no quorum. */
+static bool removal_keeps_quorum(struct cluster *c,
+                                 const struct raft_conf *conf, uint64_t id)
+{
+    uint64_t now = cluster_now(c);
+    uint32_t voters = 0, live = 0;
+    for (uint32_t i = 0; i < conf->n_members; i++) {
+        const struct raft_member *m = &conf->members[i];
+        if (m->role != RAFT_VOTER || m->id == id)
+            continue;
+        voters++;
+        const struct cluster_peer *p = cluster_peer_find(c, m->id);
+        if (m->id == c->self_id ||
+            (p != NULL && p->answered_ms != 0 &&
+             now - p->answered_ms <= c->rcfg.election_timeout_ms_max))
+            live++;
+    }
+    return voters == 0 || live >= voters / 2 + 1;
+}
+
+enum task_result {
+    TASK_BUSY = 0,    /* in progress, or raft asked to retry */
+    TASK_DONE = 1,
+    TASK_BLOCKED = 2, /* would lose the quorum now: let others run */
+};
+
+/* Proposes removing member m (TASK_DONE once proposed). */
+static enum task_result remove_member(struct cluster *c,
+                                      const struct raft_status *st,
+                                      const struct raft_member *m,
+                                      uint64_t id)
+{
+    if (m->role == RAFT_VOTER && !removal_keeps_quorum(c, &st->conf, id))
+        return TASK_BLOCKED;
+    if (change(c, RAFT_CHANGE_REMOVE, id) != 0)
+        return TASK_BUSY;
+    LOG_NOTICE("cluster: removing node %llu from the configuration",
+               (unsigned long long)id);
+    return TASK_DONE;
+}
+
+/* Advances one task by at most one raft change. */
+static enum task_result task_run(struct cluster *c, struct cluster_task *t)
 {
     struct raft_status st;
     raft_status_get(c->raft, &st);
     const struct raft_member *m = raft_conf_find(&st.conf, t->id);
+    enum task_result res;
     int rc;
     switch (t->stage) {
     case STAGE_REMOVE_OLD:
-        if (m != NULL && (rc = change(c, RAFT_CHANGE_REMOVE, t->id)) != 0)
-            return false;
+        if (m != NULL && (res = remove_member(c, &st, m, t->id)) != TASK_DONE)
+            return res;
         t->stage = STAGE_ADD;
-        return false;
+        return TASK_BUSY;
     case STAGE_ADD:
         if (m == NULL) {
             if ((rc = change(c, RAFT_CHANGE_ADD_LEARNER, t->id)) != 0)
-                return false;
+                return TASK_BUSY;
+            LOG_NOTICE("cluster: adding node %llu as a learner",
+                       (unsigned long long)t->id);
             t->learner_index = c->proposed.count > 0 ? c->proposed.first_index
                                                      : st.last_index + 1;
         } else {
@@ -306,21 +444,21 @@ static bool task_run(struct cluster *c, struct cluster_task *t)
         }
         send_ack(c, t);
         t->stage = STAGE_PROMOTE;
-        return false;
+        return TASK_BUSY;
     case STAGE_PROMOTE:
         if (m == NULL)
-            return true; /* removed meanwhile */
+            return TASK_DONE; /* removed meanwhile */
         if (m->role == RAFT_VOTER)
-            return true;
+            return TASK_DONE;
         rc = change(c, RAFT_CHANGE_PROMOTE, t->id);
         if (rc == 0)
             LOG_NOTICE("cluster: node %llu caught up; promoted to voter",
                        (unsigned long long)t->id);
-        return rc == 0;
+        return rc == 0 ? TASK_DONE : TASK_BUSY;
     case STAGE_REMOVE:
         if (m == NULL)
-            return true;
-        return change(c, RAFT_CHANGE_REMOVE, t->id) == 0;
+            return TASK_DONE;
+        return remove_member(c, &st, m, t->id);
     default:
         UNREACHABLE();
     }
@@ -346,16 +484,27 @@ void cluster_member_cron(struct cluster *c)
         c->hello_sent_ms = now;
         for (size_t i = 0; i < c->n_peers; i++)
             if (c->peers[i].id != c->self_id)
-                send_small(c, c->peers[i].id, CLUSTER_FRAME_REJOIN, -1);
+                send_rejoin(c, c->peers[i].id, 0);
         return;
     }
     if (!cluster_is_leader(c)) {
         c->n_tasks = 0;
         return;
     }
-    /* One change per tick at most: raft allows one uncommitted change. */
-    if (c->n_tasks > 0 && task_run(c, &c->tasks[0]))
+    /* One change per tick at most: raft allows one uncommitted change.  A
+     * blocked task goes to the back, so that one that restores the quorum
+     * (a rejoin) is not stuck behind it. */
+    if (c->n_tasks == 0)
+        return;
+    enum task_result res = task_run(c, &c->tasks[0]);
+    if (res == TASK_DONE) {
         task_drop(c, &c->tasks[0]);
+    } else if (res == TASK_BLOCKED && c->n_tasks > 1) {
+        struct cluster_task t = c->tasks[0];
+        memmove(&c->tasks[0], &c->tasks[1],
+                (c->n_tasks - 1) * sizeof(c->tasks[0]));
+        c->tasks[c->n_tasks - 1] = t;
+    }
 }
 
 void cluster_member_applied_conf(struct cluster *c)
@@ -378,7 +527,7 @@ int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id)
     uint8_t stage = op == RAFT_CHANGE_ADD_LEARNER ? STAGE_ADD
                     : op == RAFT_CHANGE_PROMOTE  ? STAGE_PROMOTE
                                                  : STAGE_REMOVE;
-    return task_add(c, id, stage);
+    return task_add(c, id, stage, 0);
 }
 
 bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
