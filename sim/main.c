@@ -5,8 +5,8 @@
  *             [--clients C] [--seconds S] [--liveness S] [--no-faults]
  *             [--trace FILE] [--replay-every N] [--budget STEPS] [--quiet]
  *             [--standin [--bug NAME]] [--keep-going | --until-safety]
- *             [--no-quarantine] [--membership] [--self-add]
- *             [--alloc-faults] [--node-log] [--check-every-ms N]
+ *             [--transfer-only] [--no-self-add] [--no-alloc-faults]
+ *             [--node-log] [--check-every-ms N]
  *
  * Runs the real cairn node (sim/node_adapter.h) on every server host; each
  * seed draws its knobs (cluster size 1..7 unless --nodes pins it,
@@ -19,11 +19,11 @@
  * past liveness and inconclusive outcomes (listed, exit 0 if nothing else)
  * and stops at the first safety failure (not linearizable, invariant,
  * nondeterminism): the mutant suite's and make test's mode.
- * Known open node bugs are kept out of the default sweep
- * (docs/design/sim.md): --no-quarantine lets single-node memory groups run
- * (bug 1), --membership sends CLUSTER DELNODE/ADDNODE (bug 7), --self-add
- * also ADDNODE of the receiving node (bug 3), --alloc-faults fails a share
- * of the node's allocations (bug 5).  --node-log echoes the nodes' log
+ * Every seed may draw membership changes (CLUSTER DELNODE/ADDNODE, also of
+ * the receiving node) and allocation failures; --transfer-only limits admin
+ * ops to CLUSTER TRANSFER, --no-self-add never sends ADDNODE of the
+ * receiving node, --no-alloc-faults fails no allocation (narrowing a replay
+ * when hunting a bug; the draws stay the same).  --node-log echoes the nodes' log
  * lines; --check-every-ms sets how often the cross-node checks run.
  * --standin runs the simulator's own stand-in server instead (one node;
  * --bug plants one of its bugs).  Exit codes, distinct per kind:
@@ -67,12 +67,11 @@ struct args {
     bool standin;
     bool seconds_set;
     bool node_log;
-    bool no_quarantine;
     bool keep_going;
     bool until_safety;
-    bool membership;
-    bool self_add;
-    bool alloc_faults;
+    bool transfer_only;
+    bool no_self_add;
+    bool no_alloc_faults;
 };
 
 static int usage(void)
@@ -82,8 +81,8 @@ static int usage(void)
             "                 [--clients C] [--seconds S] [--liveness S]\n"
             "                 [--no-faults] [--trace FILE] [--replay-every N]\n"
             "                 [--budget STEPS] [--quiet] [--node-log]\n"
-            "                 [--no-quarantine] [--keep-going] [--until-safety]\n"
-            "                 [--check-every-ms N] [--membership] [--self-add]\n"
+            "                 [--keep-going] [--until-safety] [--check-every-ms N]\n"
+            "                 [--transfer-only] [--no-self-add] [--no-alloc-faults]\n"
             "                 [--alloc-faults]\n"
             "                 [--standin [--bug ack-before-fsync|no-replay]]\n");
     return EXIT_USAGE;
@@ -169,18 +168,16 @@ static int parse_args(int argc, char **argv, struct args *a)
             a->standin = true;
         else if (strcmp(opt, "--node-log") == 0)
             a->node_log = true;
-        else if (strcmp(opt, "--no-quarantine") == 0)
-            a->no_quarantine = true;
         else if (strcmp(opt, "--keep-going") == 0)
             a->keep_going = true;
         else if (strcmp(opt, "--until-safety") == 0)
             a->until_safety = true;
-        else if (strcmp(opt, "--alloc-faults") == 0)
-            a->alloc_faults = true;
-        else if (strcmp(opt, "--membership") == 0)
-            a->membership = true;
-        else if (strcmp(opt, "--self-add") == 0)
-            a->self_add = a->membership = true;
+        else if (strcmp(opt, "--no-alloc-faults") == 0)
+            a->no_alloc_faults = true;
+        else if (strcmp(opt, "--transfer-only") == 0)
+            a->transfer_only = a->no_self_add = true;
+        else if (strcmp(opt, "--no-self-add") == 0)
+            a->no_self_add = true;
         else if (val == NULL || parse_opt(a, opt, argv[++i]) != 0)
             return -1;
     }
@@ -220,30 +217,17 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     sim_node_knobs_draw(seed, a->nodes_fixed, &k);
     if (a->clients_fixed)
         k.clients = a->clients_fixed;
-    /* Known open node bugs (docs/design/sim.md, "bugs found") are kept out
-     * of the default sweep here until fixed; --no-quarantine shows them.
-     * None is quarantined by knobs now (bug 1, single-voter memory groups,
-     * is fixed). */
-    char q[96] = "";
-    /* Membership changes: with memory durability a DELNODE in flight can
-     * shrink the voters so that a crash the runner allowed loses a majority
-     * (the mode's own promise), and removals down to one voter meet bug 1;
-     * in fsync runs they lead to seeds showing bug 7.  So the default sweep
-     * sends only CLUSTER TRANSFER; --membership adds DELNODE/ADDNODE.
-     * ADDNODE of the receiving node crashes it (bug 3): only --self-add. */
-    s->cfg.admin_transfer_only = !a->membership;
-    s->cfg.admin_no_self_add = !a->self_add;
+    /* No open node bug is quarantined (docs/design/sim.md, "bugs found"):
+     * the flags below only narrow a replay. */
+    s->cfg.admin_transfer_only = a->transfer_only;
+    s->cfg.admin_no_self_add = a->no_self_add;
     s->cfg.nodes = k.nodes;
     s->cfg.ttl_pct = k.ttl_pct;
     s->cfg.admin_permille = k.admin_permille;
-    /* Allocation faults diverge replicas (bug 5): off unless asked for. */
-    s->cfg.alloc_fail_ppm =
-        a->alloc_faults ? k.alloc_fail_ppm : 0;
+    s->cfg.alloc_fail_ppm = a->no_alloc_faults ? 0 : k.alloc_fail_ppm;
     s->cfg.clients = k.clients;
     s->cfg.keys = k.keys;
     sim_node_knobs_describe(&k, s->knobs, sizeof(s->knobs));
-    size_t kl = strlen(s->knobs);
-    snprintf(s->knobs + kl, sizeof(s->knobs) - kl, "%s", q);
     s->adapter = sim_node_adapter_new(&k);
     sim_node_adapter_ops(s->adapter, &s->ops);
     sim_node_log_clear();
@@ -270,13 +254,12 @@ static void replay_command(const struct args *a, const char *argv0,
                   a->run.fault_us / 1000000, a->run.liveness_us / 1000000);
     if (a->run.no_faults)
         o += snprintf(out + o, len - (size_t)o, " --no-faults");
-    if (a->no_quarantine)
-        o += snprintf(out + o, len - (size_t)o, " --no-quarantine");
-    if (a->alloc_faults)
-        o += snprintf(out + o, len - (size_t)o, " --alloc-faults");
-    if (a->membership)
-        o += snprintf(out + o, len - (size_t)o,
-                      a->self_add ? " --self-add" : " --membership");
+    if (a->no_alloc_faults)
+        o += snprintf(out + o, len - (size_t)o, " --no-alloc-faults");
+    if (a->transfer_only)
+        o += snprintf(out + o, len - (size_t)o, " --transfer-only");
+    else if (a->no_self_add)
+        o += snprintf(out + o, len - (size_t)o, " --no-self-add");
     if (a->standin)
         o += snprintf(out + o, len - (size_t)o, " --standin%s%s",
                       a->bug ? " --bug " : "", a->bug ? a->bug : "");

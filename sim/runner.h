@@ -72,8 +72,8 @@ struct sim_run_config {
     uint64_t fault_delay_us; /* faults start this long after the start */
     unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
     unsigned admin_permille; /* workload admin ops (transfer, membership) */
-    bool admin_no_self_add;  /* workload quarantine for a known node bug */
-    bool admin_transfer_only; /* the same: no membership changes */
+    bool admin_no_self_add;  /* narrows a replay: no ADDNODE of oneself */
+    bool admin_transfer_only; /* narrows a replay: only transfers */
     uint32_t alloc_fail_ppm; /* node allocations failing in the fault phase */
 };
 
