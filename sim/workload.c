@@ -113,21 +113,32 @@ static int reply_parse(const char *p, size_t len, struct reply *r,
     }
 }
 
+/* Appends "<type><n>\r\n" at out; returns the bytes written. */
+static size_t put_head(char *out, char type, uint64_t n)
+{
+    out[0] = type;
+    size_t o = 1 + cairn_u64_to_str(n, out + 1);
+    out[o] = '\r';
+    out[o + 1] = '\n';
+    return o + 2;
+}
+
+/* The whole command in one write, as a client library sends it; the
+ * network's split_ppm cuts it at arbitrary bytes on the way. */
 static int send_command(struct client *c, int argc, const char *const *argv,
                         const size_t *lens)
 {
-    char head[32];
-    int n = snprintf(head, sizeof(head), "*%d\r\n", argc);
-    int rc = io_conn_write(c->conn, head, (size_t)n);
-    for (int i = 0; i < argc && rc == 0; i++) {
-        n = snprintf(head, sizeof(head), "$%zu\r\n", lens[i]);
-        rc = io_conn_write(c->conn, head, (size_t)n);
-        if (rc == 0)
-            rc = io_conn_write(c->conn, argv[i], lens[i]);
-        if (rc == 0)
-            rc = io_conn_write(c->conn, "\r\n", 2);
+    char msg[512];
+    size_t o = put_head(msg, '*', (uint64_t)argc);
+    for (int i = 0; i < argc; i++) {
+        ASSERT(o + 24 + lens[i] + 2 <= sizeof(msg));
+        o += put_head(msg + o, '$', lens[i]);
+        memcpy(msg + o, argv[i], lens[i]);
+        msg[o + lens[i]] = '\r';
+        msg[o + lens[i] + 1] = '\n';
+        o += lens[i] + 2;
     }
-    return rc;
+    return io_conn_write(c->conn, msg, o);
 }
 
 /* ---- state changes ---- */
