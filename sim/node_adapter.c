@@ -484,10 +484,9 @@ static int check_pair(const struct raft *x, const struct raft *y,
         lo = hi - LOG_MATCH_WINDOW + 1;
     uint64_t at = 0;
     for (uint64_t i = hi; i >= lo && i > 0; i--) {
-        const struct raft_entry *ex = raft_log_get(&x->log, i);
-        const struct raft_entry *ey = raft_log_get(&y->log, i);
-        if (ex == NULL || ey == NULL)
-            break;
+        /* offset < lo <= i <= hi <= last index of both logs */
+        const struct raft_entry *ex = &x->log.entries[i - x->log.offset - 1];
+        const struct raft_entry *ey = &y->log.entries[i - y->log.offset - 1];
         if (at == 0 && ex->term != ey->term)
             continue;
         if (at == 0)
@@ -527,12 +526,11 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
             const struct raft *rj = o != NULL ? node_raft(o) : NULL;
             if (rj == NULL)
                 continue;
-            /* Logs unchanged since the last look: nothing new to match. */
+            /* Logs unchanged since the last look: nothing new to match
+             * (check_node just recorded both logs' ends in seen). */
             uint64_t *seen = a->pair_seen[i][j];
-            uint64_t now[4] = {raft_log_last_index(&ri->log),
-                               raft_log_last_term(&ri->log),
-                               raft_log_last_index(&rj->log),
-                               raft_log_last_term(&rj->log)};
+            uint64_t now[4] = {s->seen.last_index, s->seen.last_term,
+                               o->seen.last_index, o->seen.last_term};
             if (memcmp(seen, now, sizeof(now)) == 0)
                 continue;
             memcpy(seen, now, sizeof(now));
