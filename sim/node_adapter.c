@@ -406,18 +406,23 @@ static int check_leader(struct sim_node_adapter *a, struct server *s,
  * the new look otherwise. */
 static bool node_unchanged(struct server *s, const struct raft *r)
 {
-    struct node_seen now;
-    memset(&now, 0, sizeof(now)); /* padding too: compared bytewise */
-    now.raft = r;
-    now.term = r->term;
-    now.durable_term = r->hs_durable.term;
-    now.commit = r->commit;
-    now.applied = node_cluster(s->n)->applied_index;
-    now.offset = r->log.offset;
-    now.last_index = raft_log_last_index(&r->log);
-    now.last_term = raft_log_last_term(&r->log);
-    now.role = (unsigned)r->role;
-    if (memcmp(&now, &s->seen, sizeof(now)) == 0)
+    const struct node_seen now = {
+        .raft = r,
+        .term = r->term,
+        .durable_term = r->hs_durable.term,
+        .commit = r->commit,
+        .applied = node_cluster(s->n)->applied_index,
+        .offset = r->log.offset,
+        .last_index = raft_log_last_index(&r->log),
+        .last_term = raft_log_last_term(&r->log),
+        .role = (unsigned)r->role,
+    };
+    const struct node_seen *was = &s->seen;
+    if (now.raft == was->raft && now.term == was->term &&
+        now.durable_term == was->durable_term && now.commit == was->commit &&
+        now.applied == was->applied && now.offset == was->offset &&
+        now.last_index == was->last_index &&
+        now.last_term == was->last_term && now.role == was->role)
         return true;
     s->seen = now;
     return false;
