@@ -51,6 +51,7 @@ struct sim_disk {
     struct inode inodes[SIM_DISK_FILES_MAX];
     struct name_entry names[SIM_DISK_FILES_MAX];
     struct name_entry durable[SIM_DISK_FILES_MAX];
+    bool names_touched; /* names changed since they last equalled durable */
 };
 
 void sim_disk_config_default(struct sim_disk_config *cfg)
@@ -245,6 +246,7 @@ int sim_disk_open(struct sim_disk *d, const char *name, int flags,
         e->used = true;
         e->inode = ino;
         memcpy(e->name, name, strlen(name) + 1);
+        d->names_touched = true;
     }
     struct inode *in = &d->inodes[e->inode];
     if ((flags & IO_OPEN_TRUNCATE) && (flags & IO_OPEN_WRITE) &&
@@ -322,12 +324,15 @@ int sim_disk_fsync(struct sim_disk *d, struct sim_disk_handle h)
                 (in->cur.len == 0 ||
                  memcmp(in->synced.data, in->cur.data, in->cur.len) == 0));
     uops_clear(in);
-    /* The journal commit makes every earlier name change durable. */
-    if (memcmp(d->durable, d->names, sizeof(d->names)) != 0) {
+    /* The journal commit makes every earlier name change durable.  The
+     * tables are compared only after a change (64 KiB each). */
+    if (d->names_touched &&
+        memcmp(d->durable, d->names, sizeof(d->names)) != 0) {
         memcpy(d->durable, d->names, sizeof(d->names));
         for (uint32_t i = 0; i < SIM_DISK_FILES_MAX; i++)
             inode_collect(d, i);
     }
+    d->names_touched = false;
     d->stats.fsyncs++;
     return 0;
 }
@@ -344,6 +349,7 @@ int sim_disk_rename(struct sim_disk *d, const char *from, const char *to)
         return CAIRN_ENOTFOUND;
     if (strcmp(from, to) == 0)
         return 0;
+    d->names_touched = true;
     struct name_entry *dst = name_find(d->names, to);
     if (dst != NULL) {
         uint32_t old = dst->inode;
@@ -367,6 +373,7 @@ int sim_disk_unlink(struct sim_disk *d, const char *name)
     if (e == NULL)
         return CAIRN_ENOTFOUND;
     e->used = false;
+    d->names_touched = true;
     inode_collect(d, e->inode);
     return 0;
 }
@@ -412,6 +419,7 @@ void sim_disk_crash(struct sim_disk *d)
 {
     d->stats.crashes++;
     memcpy(d->names, d->durable, sizeof(d->names));
+    d->names_touched = false;
     for (uint32_t i = 0; i < SIM_DISK_FILES_MAX; i++) {
         struct inode *in = &d->inodes[i];
         if (!in->used)

@@ -122,6 +122,8 @@ struct sim_net {
     uint64_t conn_id_next;
     size_t conns_live;
     struct sim_net_stats stats;
+    struct seg *seg_pool; /* free small segments, linked by next */
+    unsigned seg_pool_len;
 };
 
 static void dir_fire(struct sim_event *ev);
@@ -313,13 +315,41 @@ static struct conn *conn_new(struct sim_net *n)
     return c;
 }
 
+/* Small segments (most are one frame or one reply) are recycled: a
+ * simulated run sends millions of them. */
+#define SEG_SMALL 512u
+#define SEG_POOL_MAX 1024u
+
+static struct seg *seg_new(struct sim_net *n, uint32_t len)
+{
+    if (len > SEG_SMALL)
+        return sim_xmalloc(sizeof(struct seg) + len);
+    struct seg *s = n->seg_pool;
+    if (s == NULL)
+        return sim_xmalloc(sizeof(struct seg) + SEG_SMALL);
+    n->seg_pool = s->next;
+    n->seg_pool_len--;
+    return s;
+}
+
+static void seg_free(struct sim_net *n, struct seg *s)
+{
+    if (s->len > SEG_SMALL || n->seg_pool_len == SEG_POOL_MAX) {
+        cairn_free(s);
+        return;
+    }
+    s->next = n->seg_pool;
+    n->seg_pool = s;
+    n->seg_pool_len++;
+}
+
 static void dir_clear(struct sim_net *n, struct dir *d)
 {
     sim_world_cancel(n->w, &d->ev);
     struct seg *s = d->head;
     while (s != NULL) {
         struct seg *next = s->next;
-        cairn_free(s);
+        seg_free(n, s);
         s = next;
     }
     d->head = d->tail = NULL;
@@ -398,7 +428,7 @@ static void dir_push(struct sim_net *n, struct conn *c, unsigned i,
                      const void *data, uint32_t len, bool fin)
 {
     struct dir *d = &c->dir[i];
-    struct seg *s = sim_xmalloc(sizeof(*s) + len);
+    struct seg *s = seg_new(n, len);
     s->next = NULL;
     s->len = len;
     s->fin = fin;
@@ -490,7 +520,7 @@ static void dir_deliver_head(struct sim_net *n, struct conn *c, unsigned i)
     }
     if (s->fin)
         ep_set_eof(to, CAIRN_ECLOSED);
-    cairn_free(s);
+    seg_free(n, s);
 }
 
 static void conn_break(struct conn *c, int status)
@@ -975,6 +1005,11 @@ void sim_net_free(struct sim_net *n)
         c->hs_state = HS_DONE;
         c->busy = 0;
         conn_maybe_free(c);
+    }
+    while (n->seg_pool != NULL) {
+        struct seg *s = n->seg_pool;
+        n->seg_pool = s->next;
+        cairn_free(s);
     }
     cairn_free(n);
 }

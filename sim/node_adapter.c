@@ -38,6 +38,29 @@
  * (a run writes far fewer entries; the check says so if reached). */
 #define RECORD_INDEX_MAX (1u << 22)
 
+/* Everything check_node's verdict depends on.  Equal to the last look: no
+ * check of that node can see anything new (log contents are covered by the
+ * last index and term, as the pair checks assume too). */
+struct node_seen {
+    const struct raft *raft;
+    uint64_t term;
+    uint64_t durable_term;
+    uint64_t commit;
+    uint64_t applied;
+    uint64_t offset;
+    uint64_t last_index;
+    uint64_t last_term;
+    unsigned role;
+};
+
+/* What check_node reads of a node at one look. */
+struct node_now {
+    uint64_t id;
+    uint64_t term;
+    uint64_t commit_index;
+    enum raft_role role;
+};
+
 struct server {
     struct sim_node_adapter *a;
     unsigned slot;
@@ -50,6 +73,7 @@ struct server {
     uint64_t checked_commit; /* committed entries recorded up to here */
     uint64_t led_term;       /* last term fully checked as leader */
     uint64_t digest_applied; /* applied index of the last digest taken */
+    struct node_seen seen;   /* what check_node last looked at */
 };
 
 struct index_rec {
@@ -318,7 +342,7 @@ static struct raft *node_raft(struct server *s)
 /* Committed entries of s since the last check against the run's record
  * (state machine safety). */
 static int check_committed(struct sim_node_adapter *a, struct server *s,
-                           const struct raft *r, const struct raft_status *st,
+                           const struct raft *r, const struct node_now *st,
                            char *msg, size_t msg_len)
 {
     uint64_t from = CAIRN_MAX(s->checked_commit, r->log.offset) + 1;
@@ -352,7 +376,7 @@ static int check_committed(struct sim_node_adapter *a, struct server *s,
 /* Once per term a node leads: its log holds every entry seen committed in
  * an earlier term (Leader Completeness). */
 static int check_leader(struct sim_node_adapter *a, struct server *s,
-                        const struct raft *r, const struct raft_status *st,
+                        const struct raft *r, const struct node_now *st,
                         char *msg, size_t msg_len)
 {
     uint64_t other = leader_note(a, st->term, st->id);
@@ -378,18 +402,47 @@ static int check_leader(struct sim_node_adapter *a, struct server *s,
     return 0;
 }
 
+/* True when nothing check_node reads moved since its last look; records
+ * the new look otherwise. */
+static bool node_unchanged(struct server *s, const struct raft *r)
+{
+    const struct node_seen now = {
+        .raft = r,
+        .term = r->term,
+        .durable_term = r->hs_durable.term,
+        .commit = r->commit,
+        .applied = node_cluster(s->n)->applied_index,
+        .offset = r->log.offset,
+        .last_index = raft_log_last_index(&r->log),
+        .last_term = raft_log_last_term(&r->log),
+        .role = (unsigned)r->role,
+    };
+    const struct node_seen *was = &s->seen;
+    if (now.raft == was->raft && now.term == was->term &&
+        now.durable_term == was->durable_term && now.commit == was->commit &&
+        now.applied == was->applied && now.offset == was->offset &&
+        now.last_index == was->last_index &&
+        now.last_term == was->last_term && now.role == was->role)
+        return true;
+    s->seen = now;
+    return false;
+}
+
 /* One node alone: monotonic term and commit, applied <= committed, the
- * committed record, leadership, and its state digest. */
+ * committed record, leadership, and its state digest.  Runs only when the
+ * node's state moved since the last look (node_unchanged). */
 static int check_node(struct sim_node_adapter *a, struct server *s,
                       char *msg, size_t msg_len)
 {
     const struct raft *r = node_raft(s);
-    if (r == NULL)
+    if (r == NULL || node_unchanged(s, r))
         return 0;
-    struct raft_status st;
-    raft_status_get(r, &st);
-    struct cluster_status cs;
-    cluster_status_get(node_cluster(s->n), &cs);
+    /* The fields the checks read, straight from the layouts (the status
+     * getters copy the whole configuration). */
+    struct node_now st = {.id = r->cfg.id, .role = r->role, .term = r->term,
+                          .commit_index = r->commit};
+    struct cluster_status cs = {.applied_index =
+                                    node_cluster(s->n)->applied_index};
     if (st.term < s->last_term || st.term < a->durable_term[s->slot])
         FAIL("node %llu: term went back from %llu to %llu",
              (unsigned long long)st.id,
@@ -446,16 +499,16 @@ static int check_pair(const struct raft *x, const struct raft *y,
         lo = hi - LOG_MATCH_WINDOW + 1;
     uint64_t at = 0;
     for (uint64_t i = hi; i >= lo && i > 0; i--) {
-        const struct raft_entry *ex = raft_log_get(&x->log, i);
-        const struct raft_entry *ey = raft_log_get(&y->log, i);
-        if (ex == NULL || ey == NULL)
-            break;
+        /* offset < lo <= i <= hi <= last index of both logs */
+        const struct raft_entry *ex = &x->log.entries[i - x->log.offset - 1];
+        const struct raft_entry *ey = &y->log.entries[i - y->log.offset - 1];
         if (at == 0 && ex->term != ey->term)
             continue;
         if (at == 0)
             at = i;
         if (ex->term != ey->term || ex->type != ey->type ||
-            entry_hash(ex) != entry_hash(ey))
+            ex->len != ey->len ||
+            (ex->len > 0 && memcmp(ex->data, ey->data, ex->len) != 0))
             FAIL("log matching: nodes %llu and %llu agree on the term at "
                  "index %llu but differ at index %llu (terms %llu, %llu)",
                  (unsigned long long)id_x, (unsigned long long)id_y,
@@ -488,12 +541,11 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
             const struct raft *rj = o != NULL ? node_raft(o) : NULL;
             if (rj == NULL)
                 continue;
-            /* Logs unchanged since the last look: nothing new to match. */
+            /* Logs unchanged since the last look: nothing new to match
+             * (check_node just recorded both logs' ends in seen). */
             uint64_t *seen = a->pair_seen[i][j];
-            uint64_t now[4] = {raft_log_last_index(&ri->log),
-                               raft_log_last_term(&ri->log),
-                               raft_log_last_index(&rj->log),
-                               raft_log_last_term(&rj->log)};
+            uint64_t now[4] = {s->seen.last_index, s->seen.last_term,
+                               o->seen.last_index, o->seen.last_term};
             if (memcmp(seen, now, sizeof(now)) == 0)
                 continue;
             memcpy(seen, now, sizeof(now));

@@ -115,8 +115,13 @@ bool sim_io_alive(const struct sim_io *s) { return s->alive; }
 /* World duration -> node clock duration at this node's rate. */
 static uint64_t scale_to_node(const struct sim_io *s, uint64_t world_us)
 {
-    unsigned __int128 x = (unsigned __int128)world_us *
-                          (uint64_t)(1000000 + (int64_t)s->cfg.drift_ppm);
+    uint64_t rate = (uint64_t)(1000000 + (int64_t)s->cfg.drift_ppm);
+    /* The node reads its clock thousands of times per simulated second:
+     * 64-bit arithmetic (a multiply for the division) while the product
+     * fits, which is for the first months of simulated time. */
+    if (world_us <= UINT64_MAX / rate)
+        return world_us * rate / 1000000;
+    unsigned __int128 x = (unsigned __int128)world_us * rate;
     return (uint64_t)(x / 1000000);
 }
 

@@ -113,21 +113,48 @@ static int reply_parse(const char *p, size_t len, struct reply *r,
     }
 }
 
+/* Appends "<type><n>\r\n" at out; returns the bytes written. */
+static size_t put_head(char *out, char type, uint64_t n)
+{
+    out[0] = type;
+    size_t o = 1 + cairn_u64_to_str(n, out + 1);
+    out[o] = '\r';
+    out[o + 1] = '\n';
+    return o + 2;
+}
+
+/* "<prefix><n>" at out (no terminator); returns its length.  Key and
+ * value names are built for every request: no printf on that path. */
+static size_t put_name(char *out, char prefix, uint64_t n)
+{
+    out[0] = prefix;
+    return 1 + cairn_u64_to_str(n, out + 1);
+}
+
+/* A client's unique value "c<id>.<seq>"; returns its length. */
+static size_t put_value(char *out, unsigned id, uint64_t seq)
+{
+    size_t o = put_name(out, 'c', id);
+    out[o++] = '.';
+    return o + cairn_u64_to_str(seq, out + o);
+}
+
+/* The whole command in one write, as a client library sends it; the
+ * network's split_ppm cuts it at arbitrary bytes on the way. */
 static int send_command(struct client *c, int argc, const char *const *argv,
                         const size_t *lens)
 {
-    char head[32];
-    int n = snprintf(head, sizeof(head), "*%d\r\n", argc);
-    int rc = io_conn_write(c->conn, head, (size_t)n);
-    for (int i = 0; i < argc && rc == 0; i++) {
-        n = snprintf(head, sizeof(head), "$%zu\r\n", lens[i]);
-        rc = io_conn_write(c->conn, head, (size_t)n);
-        if (rc == 0)
-            rc = io_conn_write(c->conn, argv[i], lens[i]);
-        if (rc == 0)
-            rc = io_conn_write(c->conn, "\r\n", 2);
+    char msg[512];
+    size_t o = put_head(msg, '*', (uint64_t)argc);
+    for (int i = 0; i < argc; i++) {
+        ASSERT(o + 24 + lens[i] + 2 <= sizeof(msg));
+        o += put_head(msg + o, '$', lens[i]);
+        memcpy(msg + o, argv[i], lens[i]);
+        msg[o + lens[i]] = '\r';
+        msg[o + lens[i] + 1] = '\n';
+        o += lens[i] + 2;
     }
-    return rc;
+    return io_conn_write(c->conn, msg, o);
 }
 
 /* ---- state changes ---- */
@@ -313,13 +340,10 @@ static void send_side(struct client *c)
 {
     struct sim_workload *wl = c->wl;
     struct cairn_rng *rng = sim_world_rng(wl->w);
-    char key[8], val[32], px[24];
-    size_t klen = (size_t)snprintf(key, sizeof(key), "t%u",
-                                   (unsigned)cairn_rng_below(rng, 4));
-    size_t vlen = (size_t)snprintf(val, sizeof(val), "c%u.%llu", c->id,
-                                   (unsigned long long)++c->seq);
-    size_t plen = (size_t)snprintf(
-        px, sizeof(px), "%u", (unsigned)cairn_rng_range(rng, 1, 300));
+    char key[24], val[40], px[24];
+    size_t klen = put_name(key, 't', cairn_rng_below(rng, 4));
+    size_t vlen = put_value(val, c->id, ++c->seq);
+    size_t plen = cairn_u64_to_str(cairn_rng_range(rng, 1, 300), px);
     bool set = cairn_rng_chance(rng, 1, 2);
     const char *argv[5] = {set ? "SET" : "GET", key, val, "PX", px};
     size_t lens[5] = {3, klen, vlen, 2, plen};
@@ -384,10 +408,9 @@ static void send_request(struct client *c)
     enum lin_op_kind kind = pick_kind(rng);
     if (kind == LIN_APPEND && wl->appended[k] > LIN_VALUE_LEN_MAX / 2)
         kind = LIN_SET;
-    char key[16], val[32];
-    size_t klen = (size_t)snprintf(key, sizeof(key), "k%u", k);
-    size_t vlen = (size_t)snprintf(val, sizeof(val), "c%u.%llu", c->id,
-                                   (unsigned long long)++c->seq);
+    char key[24], val[40];
+    size_t klen = put_name(key, 'k', k);
+    size_t vlen = put_value(val, c->id, ++c->seq);
     static const char *const names[] = {"GET", "SET", "DEL", "INCR",
                                         "APPEND", "SET", "GETSET"};
     const char *argv[4] = {names[kind], key, val, "NX"};

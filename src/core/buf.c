@@ -5,6 +5,7 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -52,9 +53,15 @@ int buf_reserve(struct buf *b, size_t extra)
 
 int buf_append(struct buf *b, const void *data, size_t len)
 {
-    int rc = buf_reserve(b, len);
-    if (rc != 0)
-        return rc;
+    /* buf_reserve's own test first, without the call: appends of a few
+     * bytes into room already there are the common case. */
+    bool room = b->len <= b->limit && len <= b->limit - b->len &&
+                len <= b->cap - b->len;
+    if (!room) {
+        int rc = buf_reserve(b, len);
+        if (rc != 0)
+            return rc;
+    }
     if (len > 0)
         memcpy(b->data + b->len, data, len);
     b->len += len;

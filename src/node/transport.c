@@ -34,6 +34,7 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/limits.h"
@@ -41,8 +42,8 @@
 #include "core/rng.h"
 #include "core/sha256.h"
 
-/* A receive buffer above this is released after its frame is delivered, so
- * one huge snapshot frame does not pin its size for the connection's life. */
+/* A receive (or send) buffer above this is released after its frame is
+ * delivered (written), so one huge snapshot frame does not pin its size. */
 #define RX_BUF_KEEP (64u * 1024)
 #define ADDR_LEN 300
 
@@ -106,6 +107,7 @@ struct transport {
     struct tconn *accepted; /* accepted conns, pending and open */
     size_t pending_count;   /* accepted conns not yet open */
     struct transport_stats stats;
+    struct buf tx; /* one frame, header and payload, for a single write */
 };
 
 static void conn_close(struct tconn *c, bool notify);
@@ -164,15 +166,23 @@ static void conn_fail(struct tconn *c, const char *why)
 
 /* Writes one frame (header then payload) to c.  Returns 0 or the io error;
  * on error the stream may hold half a frame, so the caller must close c. */
+/* Header and payload go to io as one write: one syscall per frame in the
+ * daemon, and a failed write never leaves half a frame on the stream. */
 static int conn_write_frame(struct tconn *c, const void *payload, size_t len)
 {
     ASSERT(len <= UINT32_MAX);
+    struct buf *tx = &c->t->tx;
     uint8_t hdr[TRANSPORT_FRAME_HEADER_SIZE];
     store_le32(hdr, (uint32_t)len);
     store_le32(hdr + 4, frame_crc(hdr, payload, len));
-    int rc = io_conn_write(c->io_conn, hdr, sizeof(hdr));
-    if (rc == 0 && len > 0)
-        rc = io_conn_write(c->io_conn, payload, len);
+    buf_clear(tx);
+    int rc = buf_append(tx, hdr, sizeof(hdr));
+    if (rc == 0)
+        rc = buf_append(tx, payload, len);
+    if (rc == 0)
+        rc = io_conn_write(c->io_conn, tx->data, tx->len);
+    if (tx->cap > RX_BUF_KEEP)
+        buf_free(tx); /* one huge snapshot frame does not pin its size */
     if (rc == 0) {
         c->t->stats.bytes_sent += sizeof(hdr) + len;
     }
@@ -739,6 +749,7 @@ int transport_new(struct io *io, const struct transport_config *cfg,
     t->ctx = ctx;
     t->recv_cb = recv_cb;
     t->peer_cb = peer_cb;
+    buf_init(&t->tx, 0); /* a frame is bounded by the frame limits */
     cairn_rng_seed(&t->rng, io_random_seed(io) ^ (c.self_id * 0x9e3779b97f4a7c15ull));
     *out = t;
     return 0;
@@ -890,6 +901,7 @@ void transport_free(struct transport *t)
     ASSERT(t->pending_count == 0);
     if (t->listener != NULL)
         io_listener_close(t->listener);
+    buf_free(&t->tx);
     cairn_free(t->secret);
     cairn_free(t);
 }

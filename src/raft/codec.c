@@ -219,16 +219,34 @@ static void put_u8(struct wr *w, uint8_t v)
     w->p[w->off++] = v;
 }
 
+/* Little-endian fields written out byte by byte in one expression each:
+ * compilers merge these into single loads and stores (a loop over
+ * w->off++ is not merged, and stores through w->p may alias w->off). */
+static void store_le32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+static uint32_t load_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
 static void put_u32(struct wr *w, uint32_t v)
 {
-    for (int i = 0; i < 4; i++)
-        w->p[w->off++] = (uint8_t)(v >> (8 * i));
+    store_le32(w->p + w->off, v);
+    w->off += 4;
 }
 
 static void put_u64(struct wr *w, uint64_t v)
 {
-    for (int i = 0; i < 8; i++)
-        w->p[w->off++] = (uint8_t)(v >> (8 * i));
+    store_le32(w->p + w->off, (uint32_t)v);
+    store_le32(w->p + w->off + 4, (uint32_t)(v >> 32));
+    w->off += 8;
 }
 
 static void put_bytes(struct wr *w, const void *data, uint32_t len)
@@ -379,9 +397,8 @@ static uint32_t get_u32(struct rd *r)
 {
     if (!rd_has(r, 4))
         return 0;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)r->p[r->off++] << (8 * i);
+    uint32_t v = load_le32(r->p + r->off);
+    r->off += 4;
     return v;
 }
 
@@ -389,9 +406,9 @@ static uint64_t get_u64(struct rd *r)
 {
     if (!rd_has(r, 8))
         return 0;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->p[r->off++] << (8 * i);
+    uint64_t v = load_le32(r->p + r->off) |
+                 (uint64_t)load_le32(r->p + r->off + 4) << 32;
+    r->off += 8;
     return v;
 }
 
