@@ -254,6 +254,9 @@ int cluster_send_frame(struct cluster *c, uint64_t peer, const void *data,
                        size_t len);
 void cluster_frame_begin(struct cluster *c, uint8_t type);
 struct cluster_peer *cluster_peer_find(struct cluster *c, uint64_t id);
+/* Our link to peer id broke: whatever it answered before no longer shows
+ * that it answers now (membership changes check that, cluster_member.c). */
+void cluster_peer_link_down(struct cluster *c, uint64_t id);
 uint64_t cluster_now(const struct cluster *c);
 bool cluster_is_leader(const struct cluster *c);
 

@@ -370,21 +370,27 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
     return cluster_step(c, &ev);
 }
 
-/* A removal takes effect in the leader's log as soon as it is appended:
- * the voters left must still hold a majority that answers (this node, or
- * a peer that answered an append, heartbeat or snapshot of this term
- * within the longest election timeout), else the change can never commit
- * and no leader can be elected in that configuration (a member down or
- * restarted empty counts in it but never answers).  Removing a learner
- * changes no quorum. */
-static bool removal_keeps_quorum(struct cluster *c,
-                                 const struct raft_conf *conf, uint64_t id)
+/* A removal or a promotion takes effect in the leader's log as soon as it
+ * is appended: the voters of the new configuration must hold a majority
+ * that answers (this node, or a peer that answered an append, heartbeat or
+ * snapshot of this term within the longest election timeout over a link
+ * that has not broken since), else the change can never commit and no
+ * leader can be elected in that configuration (a member down or restarted
+ * empty counts in it but never answers).  Promoting a learner that just
+ * died into a group whose majority is thin would stall it for good.
+ * Removing a learner changes no quorum. */
+static bool change_keeps_quorum(struct cluster *c,
+                                const struct raft_conf *conf, uint64_t id,
+                                bool promote)
 {
     uint64_t now = cluster_now(c);
     uint32_t voters = 0, live = 0;
     for (uint32_t i = 0; i < conf->n_members; i++) {
         const struct raft_member *m = &conf->members[i];
-        if (m->role != RAFT_VOTER || m->id == id)
+        bool voter = m->role == RAFT_VOTER;
+        if (m->id == id)
+            voter = promote;
+        if (!voter)
             continue;
         voters++;
         const struct cluster_peer *p = cluster_peer_find(c, m->id);
@@ -408,7 +414,7 @@ static enum task_result remove_member(struct cluster *c,
                                       const struct raft_member *m,
                                       uint64_t id)
 {
-    if (m->role == RAFT_VOTER && !removal_keeps_quorum(c, &st->conf, id))
+    if (m->role == RAFT_VOTER && !change_keeps_quorum(c, &st->conf, id, false))
         return TASK_BLOCKED;
     if (change(c, RAFT_CHANGE_REMOVE, id) != 0)
         return TASK_BUSY;
@@ -450,6 +456,8 @@ static enum task_result task_run(struct cluster *c, struct cluster_task *t)
             return TASK_DONE; /* removed meanwhile */
         if (m->role == RAFT_VOTER)
             return TASK_DONE;
+        if (!change_keeps_quorum(c, &st.conf, t->id, true))
+            return TASK_BLOCKED;
         rc = change(c, RAFT_CHANGE_PROMOTE, t->id);
         if (rc == 0)
             LOG_NOTICE("cluster: node %llu caught up; promoted to voter",

@@ -25,6 +25,7 @@
 #include "core/log.h"
 #include "kv/kv.h"
 #include "node/cluster.h"
+#include "node/cluster_int.h"
 #include "node/io_fake.h"
 #include "node/node.h"
 #include "raft/codec.h"
@@ -854,6 +855,38 @@ static void removal_waits_until_the_rest_answers(void **state)
     world_fini(&w);
 }
 
+/* A voter whose link broke does not count as answering, however recently
+ * it answered: a DELNODE of another voter sent right after it died must
+ * wait (the removal would leave {leader, dead}, which can never commit).
+ * The same rule gates promotions (sim seed 900: a learner promoted just
+ * after its link broke left a group of four with two live voters). */
+static void removal_waits_when_a_link_just_broke(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    uint64_t o = f % N + 1;
+    if (o == leader)
+        o = o % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    /* What the transport reports when the connection breaks. */
+    cluster_peer_link_down(node_cluster(w.m[leader].n), f);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
+             (unsigned long long)o);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    for (int t = 0; t < 500; t++) {
+        step(&w);
+        assert_int_equal(status(&w, leader).members, 3);
+    }
+    assert_string_equal(cmd_wait(&w, c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    world_fini(&w);
+}
+
 /* Steps with one INCR sent to the leader per millisecond (replies
  * ignored), so its commit index keeps moving. */
 static void run_writing(struct world *w, struct io_fake_conn *c, uint64_t ms)
@@ -1444,6 +1477,7 @@ int main(void)
         cmocka_unit_test(late_rejoin_to_the_same_leader_removes_nobody),
         cmocka_unit_test(late_rejoin_to_a_new_leader_removes_nobody),
         cmocka_unit_test(removal_waits_until_the_rest_answers),
+        cmocka_unit_test(removal_waits_when_a_link_just_broke),
         cmocka_unit_test(second_life_after_a_partial_catch_up_is_readmitted),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(snapshot_carries_the_timestamp_floor),
