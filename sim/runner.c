@@ -138,7 +138,6 @@ static void maybe_wipe(struct run *r, unsigned i)
     if (!r->ops->wipe(r->ops->ctx, servers, r->cfg->nodes, i))
         return;
     sim_disk_wipe(r->slot[i].disk);
-    sim_world_trace_arg(r->w, 1000 + i);
     r->wipes++;
 }
 
