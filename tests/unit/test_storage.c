@@ -667,9 +667,15 @@ static void missing_segment_and_bad_meta_are_errors(void **state)
     env_free(&e);
 }
 
-static void one_damaged_meta_slot_falls_back_to_the_other(void **state)
+/* A meta slot is one aligned sector, written whole or not at all (a crash
+ * leaves the old slot), so a full-size meta file with a damaged slot is
+ * corruption.  Falling back to the other slot would roll back an
+ * acknowledged term and vote (here term 6, vote 2 -> term 5, vote 1: the
+ * node could vote twice in a term): the node must refuse to start. */
+static void one_damaged_meta_slot_is_corruption(void **state)
 {
     (void)state;
+    cairn_log_set_sink(log_sink, NULL);
     struct env e;
     env_init(&e, 8);
     assert_int_equal(env_open(&e), 0);
@@ -683,12 +689,24 @@ static void one_damaged_meta_slot_falls_back_to_the_other(void **state)
     assert_int_equal(persist(&e, &u, 1), 0);
     run(&e);
     env_close(&e);
-    /* seq 3 (term 6) went to slot 1; damage it: slot 0 (term 5) remains.
-     * (Only a torn, never-acknowledged write does this in practice.) */
+    /* seq 3 (term 6) went to slot 1; damage it: slot 0 (term 5) remains. */
+    assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 512 + 40, 1), 0);
+    assert_int_equal(env_open(&e), CAIRN_ECORRUPT);
+    assert_non_null(strstr(storage_error(e.s), "g7-meta"));
+    assert_non_null(strstr(storage_error(e.s), "offset 512"));
+    env_close(&e);
+    /* The older slot damaged instead: refused just the same (which slot is
+     * the newer cannot be known from the bytes). */
     assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 512 + 40, 1), 0);
     assert_int_equal(env_open(&e), 0);
-    assert_int_equal(e.got.term, 5);
-    assert_int_equal(e.got.vote, 1);
+    assert_int_equal(e.got.term, 6);
+    assert_int_equal(e.got.vote, 2);
+    env_close(&e);
+    assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 40, 1), 0);
+    assert_int_equal(env_open(&e), CAIRN_ECORRUPT);
+    assert_non_null(strstr(storage_error(e.s), "offset 0"));
+    env_close(&e);
+    cairn_log_set_sink(NULL, NULL);
     env_free(&e);
 }
 
@@ -1441,7 +1459,7 @@ int main(void)
         cmocka_unit_test(installed_snapshot_replaces_the_log),
         cmocka_unit_test(corruption_in_the_middle_names_file_and_offset),
         cmocka_unit_test(missing_segment_and_bad_meta_are_errors),
-        cmocka_unit_test(one_damaged_meta_slot_falls_back_to_the_other),
+        cmocka_unit_test(one_damaged_meta_slot_is_corruption),
         cmocka_unit_test(torn_tail_is_dropped_with_a_warning),
         cmocka_unit_test(fsync_failure_fails_the_storage_for_good),
         cmocka_unit_test(crash_at_every_step_never_loses_acknowledged_entries),
