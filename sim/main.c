@@ -332,8 +332,9 @@ static void print_checked(const struct seed_run *s)
            cs.max_term);
     if (cs.refusals > 0 || cs.rejoined > 0)
         printf("  disks: %" PRIu64 " start(s) refused on corrupt files, %"
-               PRIu64 " wiped node(s) voters again\n", cs.refusals,
-               cs.rejoined);
+               PRIu64 " wiped node(s) voters again, %" PRIu64
+               " stop(s) in the middle of a rejoin\n", cs.refusals,
+               cs.rejoined, cs.rejoin_crashes);
 }
 
 static void report_failure(const struct args *a, const char *argv0,

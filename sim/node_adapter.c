@@ -60,6 +60,10 @@ struct slot_disk {
     bool rejoining;    /* wiped, not a voter again yet */
     bool refused;      /* its last incarnation refused to start */
     bool recovering;   /* last seen without its state (empty restart) */
+    uint64_t ack_index; /* wiped: where the leader re-admitted it (0: not
+                           yet), over its incarnations since the wipe */
+    bool lost_state;    /* the wipe took a term > 0 (votes, entries) */
+    bool rejoin_stop;   /* stopped once in the middle of this rejoin */
     int refused_status;
     uint64_t corruptions;
 };
@@ -273,6 +277,7 @@ static void adapter_free(void *ctx, void *server)
     /* Did this incarnation refuse to start from its disk? */
     struct cluster *c = node_cluster(s->n);
     struct slot_disk *sd = &a->disk[s->slot];
+    a->st.rejoin_crashes += sd->rejoining && sd->ack_index != 0;
     sd->refused = c != NULL && c->raft == NULL && node_failed(s->n);
     sd->refused_status = sd->refused && c->storage != NULL
                              ? c->storage->failed
@@ -499,7 +504,8 @@ static int check_pair(const struct raft *x, const struct raft *y,
     return 0;
 }
 
-static void disk_watch(struct sim_node_adapter *a, struct server *s);
+static int disk_watch(struct sim_node_adapter *a, struct server *s,
+                      char *msg, size_t msg_len);
 
 static int adapter_check(void *ctx, void *const *servers, unsigned count,
                          char *msg, size_t msg_len)
@@ -514,7 +520,8 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
         struct server *s = servers[i];
         if (s == NULL)
             continue;
-        disk_watch(a, s);
+        if (disk_watch(a, s, msg, msg_len) != 0)
+            return 1;
         if (node_failed(s->n) && !s->fatal_sent) {
             s->fatal_sent = true;
             s->fatal(s->fatal_ctx, CAIRN_EIO);
@@ -662,6 +669,9 @@ static bool adapter_wipe(void *ctx, void *const *servers, unsigned count,
         return false;
     sd->tainted = false;
     sd->rejoining = true;
+    sd->ack_index = 0;
+    sd->lost_state = a->durable_term[node] > 0;
+    sd->rejoin_stop = false;
     a->durable_term[node] = 0; /* the new disk starts from nothing */
     return true;
 }
@@ -674,27 +684,64 @@ static bool adapter_restart_at_quiesce(void *ctx, unsigned node)
     return a->disk[node].tainted;
 }
 
+/* A targeted fault: a wiped node that was re-admitted and made part of
+ * the leader's state durable is stopped once, at most, before it is a
+ * voter again (the restart must not make it vote with a configuration of
+ * its old incarnation).  It is a rejoining node: no intact copy is lost. */
+static void rejoin_stop_maybe(struct sim_node_adapter *a, struct server *s,
+                              struct slot_disk *sd)
+{
+    const struct raft *r = node_raft(s);
+    if (sd->rejoin_stop || s->fatal_sent || r == NULL ||
+        r->persisted_index == 0)
+        return;
+    if (cairn_rng_below(&a->wipe_rng, 20) != 0)
+        return;
+    sd->rejoin_stop = true;
+    s->fatal_sent = true;
+    s->fatal(s->fatal_ctx, CAIRN_EIO);
+}
+
 /* Per check: whether the node is without its state (an empty start,
  * kept for while it is down); a wiped node that is a voter again, and a
  * tainted one that loaded its whole disk after the last flipped bit, are
  * intact again. */
-static void disk_watch(struct sim_node_adapter *a, struct server *s)
+static int disk_watch(struct sim_node_adapter *a, struct server *s,
+                      char *msg, size_t msg_len)
 {
     struct slot_disk *sd = &a->disk[s->slot];
     struct cluster *c = node_cluster(s->n);
     if (c == NULL)
-        return;
+        return 0;
     struct cluster_status cs;
     cluster_status_get(c, &cs);
     sd->recovering = cs.recovering;
     if (c->raft == NULL || node_failed(s->n))
-        return;
+        return 0;
+    if (sd->rejoining && c->recovering && c->rejoin_acked) {
+        sd->ack_index = c->rejoin_index;
+        rejoin_stop_maybe(a, s, sd);
+    }
+    /* A wiped node may vote again only with a configuration made after
+     * the leader re-admitted it: an older one lists its old incarnation,
+     * whose votes and log it lost (a wipe before the group ever had a
+     * term lost nothing: bootstrapping again is fine). */
+    bool new_conf = sd->ack_index != 0 && c->raft->conf_index > sd->ack_index;
+    if (sd->rejoining && sd->lost_state && cs.voter && !cs.recovering &&
+        !new_conf)
+        FAIL("node %u was wiped and is not re-admitted (re-admission at "
+             "index %llu) but acts as a voter with the configuration at "
+             "index %llu (its old incarnation's)", s->slot + 1,
+             (unsigned long long)sd->ack_index,
+             (unsigned long long)c->raft->conf_index);
     if (sd->rejoining && cs.voter && !cs.recovering) {
         sd->rejoining = false;
+        sd->ack_index = 0;
         a->st.rejoined++;
     }
     if (sd->tainted && s->start_corrupt == sd->corruptions)
         sd->tainted = false;
+    return 0;
 }
 
 static void adapter_describe(void *ctx, void *server, char *out, size_t len)

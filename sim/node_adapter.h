@@ -100,6 +100,8 @@ struct sim_node_check_stats {
     uint64_t max_term;
     uint64_t refusals;        /* starts refused on corrupt files */
     uint64_t rejoined;        /* wiped nodes that became voters again */
+    uint64_t rejoin_crashes;  /* wiped nodes stopped after re-admission,
+                                 before they were voters again */
 };
 void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out);

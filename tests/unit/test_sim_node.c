@@ -142,6 +142,10 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
     ops.check = t_check;
     ops.may_crash = NULL;
     ops.describe = NULL;
+    ops.may_corrupt = NULL; /* every hook takes the adapter as ctx */
+    ops.corrupted = NULL;
+    ops.wipe = NULL;
+    ops.restart_at_quiesce = NULL;
     struct sim_run_result r;
     sim_run(&cfg, &ops, &r);
     sim_node_adapter_free(a);
