@@ -141,9 +141,10 @@ struct cluster {
 
     /* Start-up: waiting for HELLO answers before creating the group. */
     bool starting;
-    bool recovering;          /* memory-mode restart: not re-admitted */
+    bool recovering;          /* restarted empty: not re-admitted */
     bool rejoin_acked;        /* leader made us a learner: accept raft */
     uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
+    bool rejoin_marking;      /* fsync: the ACK's mark is being written */
     uint64_t hello_sent_ms;
 
     /* Ops by stage (see cluster_op). */
@@ -349,6 +350,9 @@ void cluster_storage_snapshot_write(struct cluster *c);
 void cluster_storage_bootstrap(struct cluster *c,
                                const struct raft_conf *conf);
 void cluster_storage_close(struct cluster *c);
+/* fsync: makes the rejoin mark durable (index > 0, then the ACK takes
+ * effect) or clears it (0, a voter again); see storage_rejoin_set. */
+void cluster_storage_rejoin_mark(struct cluster *c, uint64_t index);
 
 /* ---- cluster_member.c ---- */
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,

@@ -246,12 +246,19 @@ void cluster_member_rejoin_recv(struct cluster *c, uint64_t from,
 {
     if (ack) {
         uint64_t index = get_u64(r);
-        if (!r->bad && c->recovering && !c->rejoin_acked) {
+        if (!r->bad && c->recovering && !c->rejoin_acked &&
+            !c->rejoin_marking) {
             LOG_NOTICE("cluster: re-admitted as a learner by %llu at index "
                        "%llu; catching up", (unsigned long long)from,
                        (unsigned long long)index);
-            c->rejoin_acked = true;
             c->rejoin_index = index;
+            if (c->storage == NULL) {
+                c->rejoin_acked = true;
+            } else {
+                /* fsync: accept Raft traffic once a restart would know. */
+                c->rejoin_marking = true;
+                cluster_storage_rejoin_mark(c, index);
+            }
         }
         return;
     }
@@ -368,6 +375,8 @@ void cluster_member_applied_conf(struct cluster *c)
         c->recovering = false;
         LOG_NOTICE("cluster: node %llu is a voter again",
                    (unsigned long long)c->self_id);
+        if (c->storage != NULL)
+            cluster_storage_rejoin_mark(c, 0);
     }
 }
 
@@ -387,5 +396,11 @@ bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
         return false;
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
         return !c->recovering && self_is_voter(c);
+    /* While recovering, configurations of the lost incarnation met while
+     * catching up can make raft campaign: its own vote would count, so it
+     * must never collect the others' (nor take a leadership transfer). */
+    if (m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP ||
+        m->type == RAFT_MSG_TIMEOUT_NOW)
+        return !c->recovering;
     return true;
 }
