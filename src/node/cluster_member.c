@@ -24,7 +24,12 @@
  * vote request, nor does any node whose own log does not make it a voter
  * (cluster_member_accepts), so an empty restart never votes or
  * acknowledges with state it lost.  With no answer from some peer the node
- * keeps waiting: it never guesses.
+ * keeps waiting: it never guesses.  In fsync mode an empty directory (a wiped
+ * disk) takes the same path; the ACK takes effect once a durable rejoin
+ * mark holds its index (cluster_storage.c), so a crash while catching up
+ * restarts still recovering.  A recovering node also drops vote responses
+ * and TimeoutNow: old-incarnation configurations met while catching up can
+ * make raft campaign, and its own vote would count.
  *
  * Membership tasks run on the leader from cron, one raft change at a time
  * (raft: CAIRN_EBUSY while another is uncommitted; retried next tick).
