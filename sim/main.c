@@ -330,11 +330,12 @@ static void print_checked(const struct seed_run *s)
            "\n",
            cs.checks, cs.committed_seen, cs.digests_compared, cs.leaders_seen,
            cs.max_term);
-    if (cs.refusals > 0 || cs.rejoined > 0)
+    if (cs.refusals > 0 || cs.rejoined > 0 || cs.still_rejoining > 0)
         printf("  disks: %" PRIu64 " start(s) refused on corrupt files, %"
                PRIu64 " wiped node(s) voters again, %" PRIu64
-               " stop(s) in the middle of a rejoin\n", cs.refusals,
-               cs.rejoined, cs.rejoin_crashes);
+               " stop(s) in the middle of a rejoin, %" PRIu64
+               " still rejoining at the end\n", cs.refusals,
+               cs.rejoined, cs.rejoin_crashes, cs.still_rejoining);
 }
 
 static void report_failure(const struct args *a, const char *argv0,

@@ -835,4 +835,6 @@ void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out)
 {
     *out = a->st;
+    for (unsigned i = 0; i < a->k.nodes; i++)
+        out->still_rejoining += a->disk[i].rejoining;
 }

@@ -102,6 +102,7 @@ struct sim_node_check_stats {
     uint64_t rejoined;        /* wiped nodes that became voters again */
     uint64_t rejoin_crashes;  /* wiped nodes stopped after re-admission,
                                  before they were voters again */
+    uint64_t still_rejoining; /* wiped nodes not voters again (so far) */
 };
 void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out);
