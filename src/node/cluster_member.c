@@ -370,6 +370,14 @@ void cluster_member_cron(struct cluster *c)
         task_drop(c, &c->tasks[0]);
 }
 
+void cluster_peer_link(struct cluster *c, uint64_t peer_id, bool up)
+{
+    if (!up || c->raft == NULL || !c->recovering || self_is_voter(c) ||
+        peer_id == c->self_id || cluster_peer_find(c, peer_id) == NULL)
+        return;
+    send_small(c, peer_id, CLUSTER_FRAME_REJOIN, -1);
+}
+
 void cluster_member_applied_conf(struct cluster *c)
 {
     if (!c->recovering || !c->rejoin_acked ||

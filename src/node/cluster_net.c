@@ -26,9 +26,10 @@ static void tnet_recv(void *ctx, uint64_t from, const uint8_t *frame,
 
 static void tnet_peer(void *ctx, uint64_t peer_id, bool up)
 {
-    (void)ctx;
+    struct cluster_tnet *tn = ctx;
     LOG_NOTICE("cluster: link to peer %llu is %s", (unsigned long long)peer_id,
                up ? "up" : "down");
+    cluster_peer_link(tn->c, peer_id, up);
 }
 
 static int tnet_send(void *ctx, uint64_t peer, const void *frame, size_t len)
