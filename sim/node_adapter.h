@@ -42,7 +42,11 @@
  * wiped and is not a voter again, does not count.  A node that refuses to
  * start on corrupt files is wiped by the runner before its next start (the
  * operator's answer); one that refuses on a disk never corrupted is a node
- * bug, reported by the check.
+ * bug, reported by the check, as is a wiped node (that had a term) acting
+ * as a voter with a configuration from before its re-admission.  A wiped,
+ * re-admitted node is stopped once in the middle of its rejoin (a targeted
+ * fault), and nodes whose disks took flipped bits restart when the faults
+ * stop, so every corruption is read back.
  */
 #ifndef CAIRN_SIM_NODE_ADAPTER_H
 #define CAIRN_SIM_NODE_ADAPTER_H
