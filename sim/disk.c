@@ -432,6 +432,18 @@ void sim_disk_crash(struct sim_disk *d)
     memset(d->fail_next, 0, sizeof(d->fail_next));
 }
 
+void sim_disk_wipe(struct sim_disk *d)
+{
+    ASSERT(sim_disk_handles_open(d) == 0);
+    d->stats.wipes++;
+    memset(d->names, 0, sizeof(d->names));
+    memset(d->durable, 0, sizeof(d->durable));
+    for (uint32_t i = 0; i < SIM_DISK_FILES_MAX; i++)
+        if (d->inodes[i].used)
+            inode_release(&d->inodes[i]); /* bumps gen: old handles die */
+    memset(d->fail_next, 0, sizeof(d->fail_next));
+}
+
 void sim_disk_fail_clear(struct sim_disk *d)
 {
     memset(d->fail_next, 0, sizeof(d->fail_next));

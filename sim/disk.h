@@ -73,6 +73,7 @@ struct sim_disk_stats {
     uint64_t crashes;
     uint64_t writes_lost;  /* unsynced writes dropped by crashes */
     uint64_t writes_torn;
+    uint64_t wipes;
 };
 
 struct sim_disk;
@@ -103,6 +104,11 @@ int sim_disk_unlink(struct sim_disk *d, const char *name);
 /* Power loss: unsynced data and uncommitted names are lost as described
  * above; every open handle becomes invalid. */
 void sim_disk_crash(struct sim_disk *d);
+/* An operator replacing a dead disk: every file, synced or not, named or
+ * not, is gone for good (names, data and pending faults).  Only while the
+ * node is down: no handle may be open (ASSERTed); handles from before are
+ * invalid. */
+void sim_disk_wipe(struct sim_disk *d);
 
 /* ---- faults and inspection ---- */
 

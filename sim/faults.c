@@ -167,11 +167,29 @@ static bool fault_net(struct sim_faults *f, enum sim_fault_kind k)
     return true;
 }
 
+/* A flipped bit on node's disk, up or down, if the runner allows it (a
+ * server whose promise needs a majority of intact copies says no past
+ * it). */
+static bool fault_corrupt(struct sim_faults *f, unsigned node)
+{
+    struct sim_disk *d = f->hooks.disk ? f->hooks.disk(f->hooks.ctx, node)
+                                       : NULL;
+    if (d == NULL || !f->hooks.may_corrupt(f->hooks.ctx, node))
+        return false;
+    if (sim_disk_corrupt_random(d, NULL, 0) != 0)
+        return false;
+    if (f->hooks.corrupted != NULL)
+        f->hooks.corrupted(f->hooks.ctx, node);
+    return true;
+}
+
 static bool fault_node(struct sim_faults *f, enum sim_fault_kind k)
 {
     struct cairn_rng *rng = sim_world_rng(f->w);
     unsigned node = (unsigned)cairn_rng_below(rng, f->nodes);
     struct node_state *n = &f->node[node];
+    if (k == SIM_FAULT_CORRUPT && f->hooks.may_corrupt != NULL)
+        return fault_corrupt(f, node);
     if (!n->up)
         return false;
     if (k == SIM_FAULT_CRASH) {

@@ -71,6 +71,11 @@ struct sim_fault_hooks {
     bool (*may_crash)(void *ctx, unsigned node);
     /* The node's disk; may be NULL (no disk faults then). */
     struct sim_disk *(*disk)(void *ctx, unsigned node);
+    /* May node's disk (up or down) take a flipped bit now?  NULL: only
+     * while the node is up (the schedule's older rule). */
+    bool (*may_corrupt)(void *ctx, unsigned node);
+    /* A bit of node's disk was flipped; may be NULL. */
+    void (*corrupted)(void *ctx, unsigned node);
 };
 
 struct sim_fault_stats {

@@ -284,6 +284,9 @@ static void print_result(const struct sim_run_result *r, uint64_t seed)
                r->first_error[0] ? ", first: " : "", r->first_error);
     if (r->last_redirect[0] != '\0')
         printf("  last redirect: %s\n", r->last_redirect);
+    if (r->corruptions > 0 || r->wipes > 0)
+        printf("  disks: %" PRIu64 " bit(s) flipped, %" PRIu64
+               " wiped before a restart\n", r->corruptions, r->wipes);
 }
 
 static int exit_code(enum sim_run_outcome o)
@@ -310,6 +313,12 @@ static void print_checked(const struct seed_run *s)
            "\n",
            cs.checks, cs.committed_seen, cs.digests_compared, cs.leaders_seen,
            cs.max_term);
+    if (cs.refusals > 0 || cs.rejoined > 0 || cs.still_rejoining > 0)
+        printf("  disks: %" PRIu64 " start(s) refused on corrupt files, %"
+               PRIu64 " wiped node(s) voters again, %" PRIu64
+               " stop(s) in the middle of a rejoin, %" PRIu64
+               " still rejoining at the end\n", cs.refusals,
+               cs.rejoined, cs.rejoin_crashes, cs.still_rejoining);
 }
 
 static void report_failure(const struct args *a, const char *argv0,
@@ -430,10 +439,20 @@ int main(int argc, char **argv)
     signal(SIGBUS, on_signal);
     double sim_s = 0, real_s = 0;
     uint64_t first = a.run.seed, failed = 0;
+    uint64_t disk_seeds[2] = {0, 0}, disk_total[2] = {0, 0};
     int first_rc = 0;
     for (uint64_t i = 0; i < a.seeds; i++) {
         struct sim_run_result r;
         int rc = run_seed(&a, argv[0], first + i, i, &r);
+        disk_seeds[0] += r.corruptions > 0;
+        disk_seeds[1] += r.wipes > 0;
+        disk_total[0] += r.corruptions;
+        disk_total[1] += r.wipes;
+        if (i + 1 == a.seeds && (disk_total[0] > 0 || disk_total[1] > 0))
+            printf("disk faults: %" PRIu64 " seed(s) flipped %" PRIu64
+                   " bit(s), %" PRIu64 " seed(s) wiped %" PRIu64
+                   " disk(s)\n", disk_seeds[0], disk_total[0],
+                   disk_seeds[1], disk_total[1]);
         sim_s += (double)r.sim_us / 1e6;
         real_s += r.real_s;
         bool safety = rc == EXIT_NOT_LINEARIZABLE || rc == EXIT_INVARIANT ||

@@ -28,6 +28,7 @@
 #include "node/cluster_int.h"
 #include "node/config.h"
 #include "node/node.h"
+#include "node/storage_int.h"
 #include "raft/raft_int.h"
 #include "sim_limits.h"
 #include "world.h"
@@ -74,6 +75,21 @@ struct server {
     uint64_t led_term;       /* last term fully checked as leader */
     uint64_t digest_applied; /* applied index of the last digest taken */
     struct node_seen seen;   /* what check_node last looked at */
+    uint64_t start_corrupt;  /* the slot's corruptions when it started */
+};
+
+/* What the runner knows of a slot's disk (fsync durability). */
+struct slot_disk {
+    bool tainted;      /* bits flipped since its last successful load */
+    bool rejoining;    /* wiped, not a voter again yet */
+    bool refused;      /* its last incarnation refused to start */
+    bool recovering;   /* last seen without its state (empty restart) */
+    uint64_t ack_index; /* wiped: where the leader re-admitted it (0: not
+                           yet), over its incarnations since the wipe */
+    bool lost_state;    /* the wipe took a term > 0 (votes, entries) */
+    bool rejoin_stop;   /* stopped once in the middle of this rejoin */
+    int refused_status;
+    uint64_t corruptions;
 };
 
 struct index_rec {
@@ -102,6 +118,9 @@ struct sim_node_adapter {
     size_t tl_used;
     uint64_t durable_term[SIM_HOSTS_MAX]; /* fsync: term never goes back */
     struct sim_node_check_stats st;
+    struct slot_disk disk[SIM_HOSTS_MAX];
+    struct cairn_rng wipe_rng;
+    char disk_bug[200]; /* found at a restart; the next check reports it */
 };
 
 /* ---- knobs ---- */
@@ -138,6 +157,11 @@ void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
     out->admin_permille = admins[cairn_rng_below(&rng, ARRAY_LEN(admins))];
     static const uint32_t allocs[] = {0, 0, 0, 100, 1000};
     out->alloc_fail_ppm = allocs[cairn_rng_below(&rng, ARRAY_LEN(allocs))];
+    static const unsigned wipes[] = {0, 0, 10, 30};
+    out->wipe_pct = wipes[cairn_rng_below(&rng, ARRAY_LEN(wipes))];
+    if (out->durability != CONFIG_DURABILITY_FSYNC)
+        out->wipe_pct = 0; /* a memory-mode restart is empty anyway */
+    out->wipe_seed = cairn_rng_next(&rng);
 }
 
 void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
@@ -152,6 +176,12 @@ void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
              k->election_timeout_ms, k->heartbeat_ms, k->snapshot_entries,
              k->lease_reads ? "yes" : "no", k->redirect ? "yes" : "no",
              k->ttl_pct, k->admin_permille, k->alloc_fail_ppm);
+    /* fsync: restarts that wipe the disk first (corruption is in the
+     * fault list when the swarm drew it; a node refusing corrupt files is
+     * always wiped). */
+    size_t o = strlen(out);
+    if (k->durability == CONFIG_DURABILITY_FSYNC && o < len)
+        snprintf(out + o, len - o, " wipe-on-restart=%u%%", k->wipe_pct);
 }
 
 /* ---- the node's log lines ---- */
@@ -260,13 +290,22 @@ static void *adapter_start(void *ctx, struct io *io, unsigned slot,
         return NULL;
     }
     node_set_shutdown_cb(s->n, on_node_stop, s);
+    s->start_corrupt = a->disk[slot].corruptions;
     return s;
 }
 
 static void adapter_free(void *ctx, void *server)
 {
     struct server *s = server;
-    (void)ctx;
+    struct sim_node_adapter *a = ctx;
+    /* Did this incarnation refuse to start from its disk? */
+    struct cluster *c = node_cluster(s->n);
+    struct slot_disk *sd = &a->disk[s->slot];
+    a->st.rejoin_crashes += sd->rejoining && sd->ack_index != 0;
+    sd->refused = c != NULL && c->raft == NULL && node_failed(s->n);
+    sd->refused_status = sd->refused && c->storage != NULL
+                             ? c->storage->failed
+                             : 0;
     node_free(s->n);
     cairn_free(s);
 }
@@ -518,15 +557,24 @@ static int check_pair(const struct raft *x, const struct raft *y,
     return 0;
 }
 
+static int disk_watch(struct sim_node_adapter *a, struct server *s,
+                      char *msg, size_t msg_len);
+
 static int adapter_check(void *ctx, void *const *servers, unsigned count,
                          char *msg, size_t msg_len)
 {
     struct sim_node_adapter *a = ctx;
     a->st.checks++;
+    if (a->disk_bug[0] != '\0') {
+        snprintf(msg, msg_len, "%s", a->disk_bug);
+        return 1;
+    }
     for (unsigned i = 0; i < count; i++) {
         struct server *s = servers[i];
         if (s == NULL)
             continue;
+        if (disk_watch(a, s, msg, msg_len) != 0)
+            return 1;
         if (node_failed(s->n) && !s->fatal_sent) {
             s->fatal_sent = true;
             s->fatal(s->fatal_ctx, CAIRN_EIO);
@@ -616,6 +664,177 @@ static bool adapter_may_crash(void *ctx, void *const *servers,
     return true;
 }
 
+/* ---- disk faults (fsync durability) ---- */
+
+static bool slot_intact(const struct sim_node_adapter *a, unsigned slot)
+{
+    return !a->disk[slot].tainted && !a->disk[slot].rejoining &&
+           !a->disk[slot].recovering;
+}
+
+/* Do the voters of conf other than node, with intact data, make a
+ * majority of its voters? */
+static bool conf_keeps(const struct sim_node_adapter *a,
+                       const struct raft_conf *conf, unsigned count,
+                       unsigned node)
+{
+    unsigned voters = 0, intact = 0;
+    for (uint32_t i = 0; i < conf->n_members; i++) {
+        if (conf->members[i].role != RAFT_VOTER)
+            continue;
+        voters++;
+        uint64_t slot = conf->members[i].id - 1;
+        if (slot < count && slot != node && slot_intact(a, (unsigned)slot))
+            intact++;
+    }
+    return voters == 0 || intact >= voters / 2 + 1;
+}
+
+/* May node's data be damaged (bits flipped, disk wiped) now?  Only while
+ * every configuration a live node holds (the founding one if none) keeps
+ * a majority of intact voters without it: corrupting a majority's files
+ * loses acknowledged writes by definition. */
+static bool disk_may_damage(const struct sim_node_adapter *a,
+                            void *const *servers, unsigned count,
+                            unsigned node)
+{
+    if (a->k.durability != CONFIG_DURABILITY_FSYNC)
+        return false;
+    bool seen = false;
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        const struct raft *r = s != NULL ? node_raft(s) : NULL;
+        if (r == NULL)
+            continue;
+        struct raft_status st;
+        raft_status_get(r, &st);
+        if (!conf_keeps(a, &st.conf, count, node))
+            return false;
+        seen = seen || st.conf.n_members > 0;
+    }
+    if (seen)
+        return true;
+    struct raft_conf founding;
+    memset(&founding, 0, sizeof(founding));
+    founding.n_members = count;
+    for (unsigned i = 0; i < count; i++) {
+        founding.members[i].id = i + 1;
+        founding.members[i].role = RAFT_VOTER;
+    }
+    return conf_keeps(a, &founding, count, node);
+}
+
+static bool adapter_may_corrupt(void *ctx, void *const *servers,
+                                unsigned count, unsigned node)
+{
+    return disk_may_damage(ctx, servers, count, node);
+}
+
+static void adapter_corrupted(void *ctx, unsigned node)
+{
+    struct sim_node_adapter *a = ctx;
+    a->disk[node].tainted = true;
+    a->disk[node].corruptions++;
+}
+
+/* Before a restart: the operator wipes a disk whose files the node refused
+ * as corrupt; otherwise, at wipe_pct, a disk is replaced anyway (within the
+ * same majority rule).  A refusal on a disk never corrupted is a node bug. */
+static bool adapter_wipe(void *ctx, void *const *servers, unsigned count,
+                         unsigned node)
+{
+    struct sim_node_adapter *a = ctx;
+    struct slot_disk *sd = &a->disk[node];
+    bool refused = sd->refused && sd->refused_status == CAIRN_ECORRUPT;
+    sd->refused = false;
+    if (refused && !sd->tainted && a->disk_bug[0] == '\0')
+        snprintf(a->disk_bug, sizeof(a->disk_bug),
+                 "storage: node %u refused to start on corrupt files, but "
+                 "its disk was never corrupted (only crashes)", node + 1);
+    a->st.refusals += refused;
+    bool wipe = refused && sd->tainted;
+    if (!wipe && a->k.wipe_pct > 0 &&
+        cairn_rng_below(&a->wipe_rng, 100) < a->k.wipe_pct)
+        wipe = disk_may_damage(a, servers, count, node);
+    if (!wipe)
+        return false;
+    sd->tainted = false;
+    sd->rejoining = true;
+    sd->ack_index = 0;
+    sd->lost_state = a->durable_term[node] > 0;
+    sd->rejoin_stop = false;
+    a->durable_term[node] = 0; /* the new disk starts from nothing */
+    return true;
+}
+
+/* When the faults stop, a node whose disk took flipped bits since it last
+ * loaded it restarts, so that every corruption is read back once. */
+static bool adapter_restart_at_quiesce(void *ctx, unsigned node)
+{
+    struct sim_node_adapter *a = ctx;
+    return a->disk[node].tainted;
+}
+
+/* A targeted fault: a wiped node that was re-admitted and made part of
+ * the leader's state durable is stopped once, at most, before it is a
+ * voter again (the restart must not make it vote with a configuration of
+ * its old incarnation).  It is a rejoining node: no intact copy is lost. */
+static void rejoin_stop_maybe(struct sim_node_adapter *a, struct server *s,
+                              struct slot_disk *sd)
+{
+    const struct raft *r = node_raft(s);
+    if (sd->rejoin_stop || s->fatal_sent || r == NULL ||
+        r->persisted_index == 0)
+        return;
+    if (cairn_rng_below(&a->wipe_rng, 20) != 0)
+        return;
+    sd->rejoin_stop = true;
+    s->fatal_sent = true;
+    s->fatal(s->fatal_ctx, CAIRN_EIO);
+}
+
+/* Per check: whether the node is without its state (an empty start,
+ * kept for while it is down); a wiped node that is a voter again, and a
+ * tainted one that loaded its whole disk after the last flipped bit, are
+ * intact again. */
+static int disk_watch(struct sim_node_adapter *a, struct server *s,
+                      char *msg, size_t msg_len)
+{
+    struct slot_disk *sd = &a->disk[s->slot];
+    struct cluster *c = node_cluster(s->n);
+    if (c == NULL)
+        return 0;
+    struct cluster_status cs;
+    cluster_status_get(c, &cs);
+    sd->recovering = cs.recovering;
+    if (c->raft == NULL || node_failed(s->n))
+        return 0;
+    if (sd->rejoining && c->recovering && c->rejoin_acked) {
+        sd->ack_index = c->rejoin_index;
+        rejoin_stop_maybe(a, s, sd);
+    }
+    /* A wiped node may vote again only with a configuration made after
+     * the leader re-admitted it: an older one lists its old incarnation,
+     * whose votes and log it lost (a wipe before the group ever had a
+     * term lost nothing: bootstrapping again is fine). */
+    bool new_conf = sd->ack_index != 0 && c->raft->conf_index > sd->ack_index;
+    if (sd->rejoining && sd->lost_state && cs.voter && !cs.recovering &&
+        !new_conf)
+        FAIL("node %u was wiped and is not re-admitted (re-admission at "
+             "index %llu) but acts as a voter with the configuration at "
+             "index %llu (its old incarnation's)", s->slot + 1,
+             (unsigned long long)sd->ack_index,
+             (unsigned long long)c->raft->conf_index);
+    if (sd->rejoining && cs.voter && !cs.recovering) {
+        sd->rejoining = false;
+        sd->ack_index = 0;
+        a->st.rejoined++;
+    }
+    if (sd->tainted && s->start_corrupt == sd->corruptions)
+        sd->tainted = false;
+    return 0;
+}
+
 static void adapter_describe(void *ctx, void *server, char *out, size_t len)
 {
     struct server *s = server;
@@ -660,6 +879,7 @@ struct sim_node_adapter *sim_node_adapter_new(const struct sim_node_knobs *k)
     ASSERT(k->nodes >= 1 && k->nodes <= RAFT_MEMBERS_MAX);
     struct sim_node_adapter *a = sim_xcalloc(1, sizeof(*a));
     a->k = *k;
+    cairn_rng_seed(&a->wipe_rng, k->wipe_seed);
     return a;
 }
 
@@ -683,13 +903,18 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
     out->check = adapter_check;
     out->may_crash = adapter_may_crash;
     out->describe = adapter_describe;
-    /* Memory durability never touches the disk.  Corruption: a node that
-     * finds its files corrupt refuses to start until an operator removes
-     * them, and the runner has no wipe-and-rejoin model yet, so the fault
-     * is not drawn (docs/design/sim.md, gaps). */
-    out->unsupported[SIM_FAULT_CORRUPT] = true;
-    if (a->k.durability == CONFIG_DURABILITY_MEMORY)
+    /* Memory durability never touches the disk.  With fsync, corruption is
+     * drawn within disk_may_damage's limit; a node that refuses its
+     * corrupt files is wiped before its next start and rejoins. */
+    if (a->k.durability == CONFIG_DURABILITY_MEMORY) {
+        out->unsupported[SIM_FAULT_CORRUPT] = true;
         out->unsupported[SIM_FAULT_FSYNC_FAIL] = true;
+    } else {
+        out->may_corrupt = adapter_may_corrupt;
+        out->corrupted = adapter_corrupted;
+        out->wipe = adapter_wipe;
+        out->restart_at_quiesce = adapter_restart_at_quiesce;
+    }
 }
 
 struct node *sim_node_adapter_node(void *server)
@@ -701,4 +926,6 @@ void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out)
 {
     *out = a->st;
+    for (unsigned i = 0; i < a->k.nodes; i++)
+        out->still_rejoining += a->disk[i].rejoining;
 }

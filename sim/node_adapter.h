@@ -33,6 +33,20 @@
  *     as any node ever seen at i.
  * A node that stopped itself (node_failed: storage failure) is reported to
  * the runner as fatal, which crashes and restarts it.
+ *
+ * Disk faults (fsync durability only): bits of a node's files may be
+ * flipped, up or down, and a restart may wipe the disk first (an operator
+ * replacing it; wipe_pct), but only while a majority of the voters of every
+ * configuration in force keeps intact data without that node: a node whose
+ * disk took a flipped bit since its last successful load, or that was
+ * wiped and is not a voter again, does not count.  A node that refuses to
+ * start on corrupt files is wiped by the runner before its next start (the
+ * operator's answer); one that refuses on a disk never corrupted is a node
+ * bug, reported by the check, as is a wiped node (that had a term) acting
+ * as a voter with a configuration from before its re-admission.  A wiped,
+ * re-admitted node is stopped once in the middle of its rejoin (a targeted
+ * fault), and nodes whose disks took flipped bits restart when the faults
+ * stop, so every corruption is read back.
  */
 #ifndef CAIRN_SIM_NODE_ADAPTER_H
 #define CAIRN_SIM_NODE_ADAPTER_H
@@ -57,6 +71,8 @@ struct sim_node_knobs {
     unsigned ttl_pct;          /* workload side ops on TTL keys */
     unsigned admin_permille;   /* transfers and membership changes */
     uint32_t alloc_fail_ppm;   /* node allocations failing (fault phase) */
+    unsigned wipe_pct;         /* fsync: restarts that wipe the disk first */
+    uint64_t wipe_seed;        /* the wipe draws' own generator */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */
@@ -86,6 +102,11 @@ struct sim_node_check_stats {
     uint64_t digests_compared;
     uint64_t leaders_seen;    /* distinct (term, leader) pairs */
     uint64_t max_term;
+    uint64_t refusals;        /* starts refused on corrupt files */
+    uint64_t rejoined;        /* wiped nodes that became voters again */
+    uint64_t rejoin_crashes;  /* wiped nodes stopped after re-admission,
+                                 before they were voters again */
+    uint64_t still_rejoining; /* wiped nodes not voters again (so far) */
 };
 void sim_node_adapter_stats(const struct sim_node_adapter *a,
                             struct sim_node_check_stats *out);

@@ -47,6 +47,7 @@ struct run {
     struct sim_net *net;
     struct slot slot[SIM_HOSTS_MAX];
     uint64_t crashes;
+    uint64_t wipes;
     bool setup_failed;
     struct sim_event check_ev;
     struct sim_event faults_ev;
@@ -125,6 +126,21 @@ static void node_crash(struct run *r, unsigned i)
     r->crashes++;
 }
 
+static void servers_get(struct run *r, void **servers);
+
+/* Before a restart: the server may ask for its disk to be wiped. */
+static void maybe_wipe(struct run *r, unsigned i)
+{
+    if (r->ops->wipe == NULL)
+        return;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    if (!r->ops->wipe(r->ops->ctx, servers, r->cfg->nodes, i))
+        return;
+    sim_disk_wipe(r->slot[i].disk);
+    r->wipes++;
+}
+
 static void fatal_fire(struct sim_event *ev)
 {
     struct slot *s = sim_container_of(ev, struct slot, fatal_ev);
@@ -132,11 +148,31 @@ static void fatal_fire(struct sim_event *ev)
     if (s->sio == NULL)
         return;
     node_crash(s->r, s->id);
+    maybe_wipe(s->r, s->id);
     node_start(s->r, s->id);
 }
 
 static void hook_crash(void *ctx, unsigned node) { node_crash(ctx, node); }
-static void hook_restart(void *ctx, unsigned node) { node_start(ctx, node); }
+
+/* When the faults stop: restart the up nodes the server asks for. */
+static void quiesce_restarts(struct run *r)
+{
+    for (unsigned i = 0; i < r->cfg->nodes && r->ops->restart_at_quiesce;
+         i++) {
+        if (r->slot[i].sio == NULL || !r->ops->restart_at_quiesce(r->ops->ctx,
+                                                                  i))
+            continue;
+        node_crash(r, i);
+        maybe_wipe(r, i);
+        node_start(r, i);
+    }
+}
+
+static void hook_restart(void *ctx, unsigned node)
+{
+    maybe_wipe(ctx, node);
+    node_start(ctx, node);
+}
 
 static void hook_wall_step(void *ctx, unsigned node, int64_t delta_ms)
 {
@@ -169,6 +205,21 @@ static struct sim_disk *hook_disk(void *ctx, unsigned node)
 {
     struct run *r = ctx;
     return r->slot[node].disk;
+}
+
+static bool hook_may_corrupt(void *ctx, unsigned node)
+{
+    struct run *r = ctx;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    return r->ops->may_corrupt(r->ops->ctx, servers, r->cfg->nodes, node);
+}
+
+static void hook_corrupted(void *ctx, unsigned node)
+{
+    struct run *r = ctx;
+    if (r->ops->corrupted != NULL)
+        r->ops->corrupted(r->ops->ctx, node);
 }
 
 /* ---- invariants ---- */
@@ -365,6 +416,7 @@ static int run_phases(struct run *r, struct sim_workload *wl,
     cairn_alloc_set_fail_hook(NULL, NULL);
     sim_world_cancel(r->w, &r->faults_ev);
     sim_faults_quiesce(r->faults);
+    quiesce_restarts(r);
     /* Pauses cannot be cut short (their events already moved to the end):
      * liveness is measured once the last one is over. */
     uint64_t settle = sim_world_now_us(r->w);
@@ -405,6 +457,10 @@ static void judge_and_report(struct run *r, const struct sim_history *h,
     out->events = sim_world_events_fired(r->w);
     out->sim_us = sim_world_now_us(r->w);
     out->crashes = r->crashes;
+    out->wipes = r->wipes;
+    struct sim_fault_stats fst;
+    sim_faults_stats_get(r->faults, &fst);
+    out->corruptions = fst.applied[SIM_FAULT_CORRUPT];
     out->alloc_failed = r->alloc_failed;
     if (out->outcome != SIM_RUN_OK && r->cfg->dump_on_failure) {
         sim_report_dump_ring(r->w, stderr);
@@ -441,7 +497,11 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
                                     hook_wall_step, hook_may_crash,
-                                    hook_disk};
+                                    hook_disk, NULL, NULL};
+    if (ops->may_corrupt != NULL) {
+        hooks.may_corrupt = hook_may_corrupt;
+        hooks.corrupted = hook_corrupted;
+    }
     struct sim_faults *faults = sim_faults_new(r.w, r.net, cfg->nodes, &sw,
                                                &hooks);
     r.faults = faults;

@@ -54,6 +54,19 @@ struct sim_server_ops {
     /* Fault kinds this server cannot survive by design (e.g. corruption on a
      * single copy); never drawn. */
     bool unsupported[SIM_FAULT_KIND_COUNT];
+    /* Optional: may a bit of node's disk (node up or down) be flipped now?
+     * NULL: only while it is up, no limit.  corrupted: it was. */
+    bool (*may_corrupt)(void *ctx, void *const *servers, unsigned count,
+                        unsigned node);
+    void (*corrupted)(void *ctx, unsigned node);
+    /* Optional: called before node restarts (after a fault crash or a fatal
+     * error, never at the first start); true: the runner wipes its disk
+     * first (sim_disk_wipe: an operator replaced it), so it starts empty. */
+    bool (*wipe)(void *ctx, void *const *servers, unsigned count,
+                 unsigned node);
+    /* Optional: when the faults stop, should node (up) be restarted, e.g.
+     * so that a disk that took flipped bits is read back at least once? */
+    bool (*restart_at_quiesce)(void *ctx, unsigned node);
 };
 
 struct sim_run_config {
@@ -101,6 +114,8 @@ struct sim_run_result {
     uint64_t unknown;
     uint64_t liveness_replies;
     uint64_t crashes;       /* fault crashes plus fatal restarts */
+    uint64_t corruptions;   /* bits flipped on node disks */
+    uint64_t wipes;         /* disks wiped before a restart */
     uint64_t alloc_failed;  /* node allocations made to fail */
     char swarm[256];
     char invariant[256];    /* SIM_RUN_INVARIANT: the check's message */

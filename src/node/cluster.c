@@ -266,13 +266,6 @@ void cluster_op_fail(struct cluster *c, struct cluster_op *op,
 
 /* ---- peers and frames ---- */
 
-void cluster_peer_link_down(struct cluster *c, uint64_t id)
-{
-    struct cluster_peer *p = cluster_peer_find(c, id);
-    if (p != NULL)
-        p->answered_ms = 0;
-}
-
 struct cluster_peer *cluster_peer_find(struct cluster *c, uint64_t id)
 {
     for (size_t i = 0; i < c->n_peers; i++)

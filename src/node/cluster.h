@@ -47,6 +47,13 @@ void cluster_free(struct cluster *c);
 void cluster_recv(struct cluster *c, uint64_t from, const void *frame,
                   size_t len);
 
+/* The transport's link to peer_id came up (up) or went down.  A node
+ * waiting to be re-admitted asks that peer at once: REJOINs sent only on
+ * the timer can keep landing on a link that the leader's silent-peer
+ * redial has just cut, when both run at the same period.  Down: the
+ * peer's earlier answers no longer count as answering (membership). */
+void cluster_peer_link(struct cluster *c, uint64_t peer_id, bool up);
+
 /* Starts a graceful stop: a leader hands leadership to the most
  * up-to-date voter, waiting at most an election timeout; then done_cb
  * runs (from a timer, never inside this call). */

@@ -151,9 +151,10 @@ struct cluster {
 
     /* Start-up: waiting for HELLO answers before creating the group. */
     bool starting;
-    bool recovering;          /* memory-mode restart: not re-admitted */
+    bool recovering;          /* restarted empty: not re-admitted */
     bool rejoin_acked;        /* leader made us a learner: accept raft */
     uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
+    bool rejoin_marking;      /* fsync: the ACK's mark is being written */
     uint64_t hello_sent_ms;
     struct cairn_rng rng;     /* REJOIN_CHECK nonces, incarnation */
     uint64_t incarnation;     /* this process (random, not 0): REJOIN */
@@ -254,9 +255,6 @@ int cluster_send_frame(struct cluster *c, uint64_t peer, const void *data,
                        size_t len);
 void cluster_frame_begin(struct cluster *c, uint8_t type);
 struct cluster_peer *cluster_peer_find(struct cluster *c, uint64_t id);
-/* Our link to peer id broke: whatever it answered before no longer shows
- * that it answers now (membership changes check that, cluster_member.c). */
-void cluster_peer_link_down(struct cluster *c, uint64_t id);
 uint64_t cluster_now(const struct cluster *c);
 bool cluster_is_leader(const struct cluster *c);
 
@@ -371,6 +369,9 @@ void cluster_storage_snapshot_write(struct cluster *c);
 void cluster_storage_bootstrap(struct cluster *c,
                                const struct raft_conf *conf);
 void cluster_storage_close(struct cluster *c);
+/* fsync: makes the rejoin mark durable (index > 0, then the ACK takes
+ * effect) or clears it (0, a voter again); see storage_rejoin_set. */
+void cluster_storage_rejoin_mark(struct cluster *c, uint64_t index);
 
 /* ---- cluster_member.c ---- */
 void cluster_member_hello_recv(struct cluster *c, uint64_t from,

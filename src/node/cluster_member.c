@@ -36,7 +36,12 @@
  * vote request, nor does any node whose own log does not make it a voter
  * (cluster_member_accepts), so an empty restart never votes or
  * acknowledges with state it lost.  With no answer from some peer the node
- * keeps waiting: it never guesses.
+ * keeps waiting: it never guesses.  In fsync mode an empty directory (a wiped
+ * disk) takes the same path; the ACK takes effect once a durable rejoin
+ * mark holds its index (cluster_storage.c), so a crash while catching up
+ * restarts still recovering.  A recovering node also drops vote responses
+ * and TimeoutNow: old-incarnation configurations met while catching up can
+ * make raft campaign, and its own vote would count.
  *
  * Membership tasks run on the leader from cron, one raft change at a time
  * (raft: CAIRN_EBUSY while another is uncommitted; retried next tick).
@@ -278,7 +283,7 @@ static void rejoin_node_recv(struct cluster *c, uint64_t from,
                              struct reader *r, uint8_t type)
 {
     uint64_t v = get_u64(r);
-    if (r->bad || !c->recovering || c->rejoin_acked)
+    if (r->bad || !c->recovering || c->rejoin_acked || c->rejoin_marking)
         return;
     if (type == CLUSTER_FRAME_REJOIN_CHECK) {
         send_rejoin(c, from, v);
@@ -290,8 +295,14 @@ static void rejoin_node_recv(struct cluster *c, uint64_t from,
     LOG_NOTICE("cluster: re-admitted as a learner by %llu at index %llu; "
                "catching up", (unsigned long long)from,
                (unsigned long long)v);
-    c->rejoin_acked = true;
     c->rejoin_index = v;
+    if (c->storage == NULL) {
+        c->rejoin_acked = true;
+    } else {
+        /* fsync: accept Raft traffic once a restart would know. */
+        c->rejoin_marking = true;
+        cluster_storage_rejoin_mark(c, v);
+    }
 }
 
 /* Leader: a REJOIN from a node that says it is an acknowledged learner
@@ -515,6 +526,22 @@ void cluster_member_cron(struct cluster *c)
     }
 }
 
+void cluster_peer_link(struct cluster *c, uint64_t peer_id, bool up)
+{
+    struct cluster_peer *p = cluster_peer_find(c, peer_id);
+    if (p == NULL || peer_id == c->self_id)
+        return;
+    if (!up) {
+        /* What it answered before no longer shows that it answers now
+         * (change_keeps_quorum). */
+        p->answered_ms = 0;
+        return;
+    }
+    if (c->raft == NULL || !c->recovering || self_is_voter(c))
+        return;
+    send_rejoin(c, peer_id, 0);
+}
+
 void cluster_member_applied_conf(struct cluster *c)
 {
     if (!c->recovering || !c->rejoin_acked ||
@@ -525,6 +552,8 @@ void cluster_member_applied_conf(struct cluster *c)
         c->recovering = false;
         LOG_NOTICE("cluster: node %llu is a voter again",
                    (unsigned long long)c->self_id);
+        if (c->storage != NULL)
+            cluster_storage_rejoin_mark(c, 0);
     }
 }
 
@@ -544,5 +573,11 @@ bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
         return false;
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
         return !c->recovering && self_is_voter(c);
+    /* While recovering, configurations of the lost incarnation met while
+     * catching up can make raft campaign: its own vote would count, so it
+     * must never collect the others' (nor take a leadership transfer). */
+    if (m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_PREVOTE_RESP ||
+        m->type == RAFT_MSG_TIMEOUT_NOW)
+        return !c->recovering;
     return true;
 }

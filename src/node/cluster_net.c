@@ -29,8 +29,7 @@ static void tnet_peer(void *ctx, uint64_t peer_id, bool up)
     struct cluster_tnet *tn = ctx;
     LOG_NOTICE("cluster: link to peer %llu is %s", (unsigned long long)peer_id,
                up ? "up" : "down");
-    if (!up)
-        cluster_peer_link_down(tn->c, peer_id);
+    cluster_peer_link(tn->c, peer_id, up);
 }
 
 static int tnet_send(void *ctx, uint64_t peer, const void *frame, size_t len)

@@ -10,6 +10,13 @@
  * founding voters) and joining as a recovering node, exactly as in memory
  * mode (cluster_member.c).
  *
+ * A node restarted without state that the leader re-admits (REJOIN_ACK)
+ * first makes a rejoin mark durable (storage_rejoin_set) and only then
+ * accepts Raft traffic; a restart with the mark comes up recovering, as if
+ * the ACK had just arrived, so configurations of its lost incarnation in
+ * the files (a snapshot or entries from before the re-admission) never
+ * make it vote.  The mark is cleared once it is a voter again.
+ *
  * Every update that asks for writes is queued with storage_persist before
  * the next raft_step (storage copies it); the completion, in order, is
  * stepped as RAFT_EV_PERSISTED.  A storage failure (I/O error, corrupt
@@ -100,6 +107,31 @@ void cluster_storage_bootstrap(struct cluster *c, const struct raft_conf *conf)
         storage_failed(c, "bootstrap", rc);
 }
 
+static void rejoin_mark_cb(void *ctx, int status)
+{
+    struct cluster *c = ctx;
+    if (status != 0) {
+        storage_failed(c, "rejoin mark", status);
+        return;
+    }
+    if (!c->rejoin_marking)
+        return; /* a clearing mark */
+    c->rejoin_marking = false;
+    if (!c->recovering || c->rejoin_acked)
+        return;
+    /* Durable: a restart from here on is still recovering. */
+    c->rejoin_acked = true;
+}
+
+void cluster_storage_rejoin_mark(struct cluster *c, uint64_t index)
+{
+    if (c->storage_failed)
+        return;
+    int rc = storage_rejoin_set(c->storage, index, c, rejoin_mark_cb);
+    if (rc != 0)
+        storage_failed(c, "rejoin mark", rc);
+}
+
 /* Creates the group from durable state (not a new member). */
 static int restore(struct cluster *c, const struct raft_restore *rs,
                    const void *snap, size_t snap_len)
@@ -125,6 +157,17 @@ static int restore(struct cluster *c, const struct raft_restore *rs,
         return rc;
     c->starting = false;
     c->role = RAFT_FOLLOWER;
+    uint64_t mark = storage_rejoin_index(c->storage);
+    if (mark != 0) {
+        /* Restarted in the middle of a rejoin: the configurations in these
+         * files up to the mark can list the lost incarnation as a voter. */
+        c->recovering = true;
+        c->rejoin_acked = true;
+        c->rejoin_index = mark;
+        LOG_NOTICE("cluster: still rejoining (re-admitted at index %llu): "
+                   "no vote until a voter again", (unsigned long long)mark);
+        cluster_member_applied_conf(c);
+    }
     LOG_NOTICE("cluster: restored term %llu, snapshot at %llu, %zu log "
                "entries from %s", (unsigned long long)rs->hard_state.term,
                (unsigned long long)rs->snapshot.last_index, rs->n_entries,

@@ -188,6 +188,18 @@ int storage_snapshot_write(struct storage *s,
 int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
                       void *ctx, storage_done_cb cb);
 
+/* Records that this node, restarted without state, was re-admitted by the
+ * leader as a learner at index (0: it is a voter again, the mark is
+ * cleared), in the meta file, ordered with persists; cb once durable.  A
+ * restart with a mark must not take the configurations in its files for
+ * its own until it applies one made after index: those up to index can
+ * list the lost incarnation as a voter.  Returns 0, CAIRN_ENOMEM or the
+ * failed error. */
+int storage_rejoin_set(struct storage *s, uint64_t index, void *ctx,
+                       storage_done_cb cb);
+/* The durable rejoin mark after a successful open (0: none). */
+uint64_t storage_rejoin_index(const struct storage *s);
+
 /* ---- lifetime and introspection ---- */
 
 /* Stops: no callback fires afterwards (it may be called from inside one of

@@ -104,6 +104,7 @@ void storage_meta_encode(uint64_t group_id, const struct storage_meta *m,
     int n = raft_conf_encode(&m->conf, out + 92, RAFT_CONF_ENCODED_SIZE_MAX);
     ASSERT(n > 0);
     put32(out + 88, (uint32_t)n);
+    put64(out + STORAGE_META_REJOIN_OFF, m->rejoin);
     put32(out + 12, header_crc(out, STORAGE_META_SLOT_USED, 12));
 }
 
@@ -111,6 +112,11 @@ int storage_meta_decode(const uint8_t *in, size_t len, uint64_t group_id,
                         struct storage_meta *out)
 {
     int rc = header_check(in, len, STORAGE_META_SLOT_USED, meta_magic);
+    /* The older layout: no rejoin field, the CRC over the shorter range
+     * (a flipped bit in the field then fails both checks). */
+    if (rc == CAIRN_ECORRUPT && len >= STORAGE_META_SLOT_USED &&
+        get64(in + STORAGE_META_REJOIN_OFF) == 0)
+        rc = header_check(in, len, STORAGE_META_SLOT_USED_V1, meta_magic);
     if (rc != 0)
         return rc;
     memset(out, 0, sizeof(*out));
@@ -130,8 +136,9 @@ int storage_meta_decode(const uint8_t *in, size_t len, uint64_t group_id,
         return CAIRN_ECORRUPT;
     if (conf_len > RAFT_CONF_ENCODED_SIZE_MAX ||
         raft_conf_decode(in + 92, conf_len, &out->conf) != 0 ||
-        !zero_from(in, 92 + conf_len, STORAGE_META_SLOT_USED))
+        !zero_from(in, 92 + conf_len, STORAGE_META_REJOIN_OFF))
         return CAIRN_ECORRUPT;
+    out->rejoin = get64(in + STORAGE_META_REJOIN_OFF);
     return 0;
 }
 

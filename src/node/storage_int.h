@@ -11,6 +11,7 @@
  *   with this field zero)  16 u64 seq  24 u64 group_id  32 u64 term
  *   40 u64 vote  48 u64 commit  56 u64 snap_id  64 u64 snap_index
  *   72 u64 snap_term  80 u64 first_seg  88 u32 conf_len  92 conf bytes
+ *   (zero up to) 159 u64 rejoin (storage_rejoin_set)
  *
  * Segment header (STORAGE_SEG_HEADER_SIZE):
  *   0 magic "CAIRNLOG"  8 u32 version  12 u32 crc  16 u64 group_id
@@ -41,7 +42,12 @@
 #define STORAGE_FORMAT_VERSION 1u
 #define STORAGE_META_SLOT_SIZE 512u
 #define STORAGE_META_FILE_SIZE (2u * STORAGE_META_SLOT_SIZE)
-#define STORAGE_META_SLOT_USED (92u + RAFT_CONF_ENCODED_SIZE_MAX)
+/* Bytes 0..SLOT_USED_V1 were the whole slot before the rejoin field; a
+ * slot of that layout (rejoin field zero, CRC over the older range) still
+ * loads, as rejoin 0. */
+#define STORAGE_META_SLOT_USED_V1 (92u + RAFT_CONF_ENCODED_SIZE_MAX)
+#define STORAGE_META_REJOIN_OFF STORAGE_META_SLOT_USED_V1
+#define STORAGE_META_SLOT_USED (STORAGE_META_SLOT_USED_V1 + 8u)
 #define STORAGE_SEG_HEADER_SIZE 48u
 #define STORAGE_REC_HEADER_SIZE 32u
 #define STORAGE_SNAP_HEADER_SIZE 256u
@@ -58,6 +64,7 @@ struct storage_meta {
     uint64_t snap_term;
     uint64_t first_seg; /* first live segment */
     struct raft_conf conf; /* as of snap_index (or bootstrap) */
+    uint64_t rejoin; /* re-admitted at this index, not a voter yet (0) */
 };
 
 void storage_meta_encode(uint64_t group_id, const struct storage_meta *m,

@@ -11,7 +11,8 @@
  * Recovery rules (docs/design/storage.md, "Recovery"):
  *   - meta: the valid slot with the higher sequence number wins; no valid
  *     slot in a file shorter than two slots means the first initialisation
- *     was torn (start fresh); in a full-size file it is corruption;
+ *     was torn (start fresh); in a full-size file any damaged slot is
+ *     corruption (a slot is one sector, written whole or not at all);
  *   - a segment is parsed up to its successor's prev_end (exactly), the
  *     last one up to its end; only the last may end in an incomplete
  *     record (dropped with a warning) or have an incomplete header (the
@@ -270,6 +271,16 @@ static int meta_pick(struct storage *s)
         memset(&s->meta, 0, sizeof(s->meta));
         s->meta.first_seg = 1;
         return 0;
+    }
+    /* Both slots exist once the first meta was written whole, and a slot
+     * is one aligned sector written whole or not at all, so a damaged slot
+     * in a full-size file is bit rot, not a crash: it may be the newer one
+     * (an acknowledged term and vote), and falling back to the other would
+     * roll them back. */
+    if (len >= STORAGE_META_FILE_SIZE && (rc[0] != 0 || rc[1] != 0)) {
+        load_corrupt(s, l->path, rc[0] != 0 ? 0 : STORAGE_META_SLOT_SIZE,
+                     "meta slot damaged (checksum or format mismatch)");
+        return CAIRN_ECORRUPT;
     }
     int pick = rc[0] != 0 ? 1 : rc[1] != 0 ? 0 : m[1].seq > m[0].seq;
     s->meta = m[pick];

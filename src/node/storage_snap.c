@@ -1,6 +1,6 @@
 /*
- * storage_snap.c: snapshots taken by the local state machine, and the
- * founding configuration.
+ * storage_snap.c: snapshots taken by the local state machine, the
+ * founding configuration and the rejoin mark.
  *
  * A local snapshot is written on its own chain of io operations, beside
  * the persist batches: create snap-<id>, data in chunks of
@@ -248,3 +248,27 @@ int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
     return 0;
 }
 
+
+int storage_rejoin_set(struct storage *s, uint64_t index, void *ctx,
+                       storage_done_cb cb)
+{
+    int rc = storage_usable(s);
+    if (rc != 0)
+        return rc;
+    struct storage_job *j = cairn_calloc(1, sizeof(*j));
+    if (j == NULL)
+        return CAIRN_ENOMEM;
+    s->meta.rejoin = index;
+    s->next.meta_dirty = true;
+    j->kind = STORAGE_JOB_DONE;
+    j->ctx = ctx;
+    j->done_cb = cb;
+    storage_job_push(s, j);
+    storage_batch_start(s);
+    return 0;
+}
+
+uint64_t storage_rejoin_index(const struct storage *s)
+{
+    return s->durable.rejoin;
+}

@@ -180,6 +180,46 @@ static void corruption_is_visible_to_a_checksum(void **state)
     sim_disk_free(f.d);
 }
 
+/* A wipe empties the disk for good: synced and unsynced files, names not
+ * yet committed, armed failures; a crash afterwards brings nothing back,
+ * and the disk works as new. */
+static void wipe_removes_everything_for_good(void **state)
+{
+    (void)state;
+    struct fixture f;
+    fx_init(&f, 4);
+    write_file(f.d, "meta", 0, 'm', 1024, true);
+    write_file(f.d, "seg-1", 0, 's', 4096, true);
+    write_file(f.d, "seg-1", 4096, 't', 512, false);
+    write_file(f.d, "seg-2", 0, 'u', 100, false); /* name not committed */
+    struct sim_disk_handle h;
+    assert_int_equal(sim_disk_open(f.d, "meta", RW, &h), 0);
+    sim_disk_crash(f.d); /* the node is down: its handles are dead */
+    sim_disk_fail_next(f.d, SIM_DISK_OP_FSYNC, CAIRN_EIO);
+    assert_true(sim_disk_file_count(f.d) > 0);
+    sim_disk_wipe(f.d);
+    assert_int_equal(sim_disk_file_count(f.d), 0);
+    assert_false(sim_disk_exists(f.d, "meta"));
+    assert_int_equal(sim_disk_corrupt_random(f.d, NULL, 0), CAIRN_ENOTFOUND);
+    sim_disk_crash(f.d);
+    assert_int_equal(sim_disk_file_count(f.d), 0);
+    assert_true(sim_disk_check(f.d));
+    struct sim_disk_stats st;
+    sim_disk_stats_get(f.d, &st);
+    assert_int_equal(st.wipes, 1);
+    /* As new: the armed fsync failure is gone; files come back only when
+     * written again. */
+    write_file(f.d, "meta", 0, 'n', 512, true);
+    sim_disk_crash(f.d);
+    size_t len;
+    const uint8_t *p = sim_disk_contents(f.d, "meta", &len);
+    assert_non_null(p);
+    assert_int_equal(len, 512);
+    assert_int_equal(p[0], 'n');
+    assert_int_equal(sim_disk_file_count(f.d), 1);
+    sim_disk_free(f.d);
+}
+
 static void failed_fsync_is_reported_and_syncs_nothing(void **state)
 {
     (void)state;
@@ -315,6 +355,7 @@ int main(void)
         cmocka_unit_test(rename_is_durable_after_the_next_commit),
         cmocka_unit_test(rename_of_unsynced_data_can_leave_an_empty_file),
         cmocka_unit_test(corruption_is_visible_to_a_checksum),
+        cmocka_unit_test(wipe_removes_everything_for_good),
         cmocka_unit_test(failed_fsync_is_reported_and_syncs_nothing),
         cmocka_unit_test(write_faults_capacity_and_errors),
         cmocka_unit_test(random_ops_keep_the_disk_consistent),

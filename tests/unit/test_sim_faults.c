@@ -99,7 +99,8 @@ static void schedule_crashes_restarts_and_quiesces(void **state)
     sw.fault_interval_us = 10000;
     sw.fault_len_max_us = 200000;
     sw.crashed_max = 1;
-    struct sim_fault_hooks hooks = {&s, h_crash, h_restart, h_step, NULL, h_disk};
+    struct sim_fault_hooks hooks = {&s, h_crash, h_restart, h_step, NULL, h_disk,
+                                    NULL, NULL};
     struct sim_faults *f = sim_faults_new(w, net, 3, &sw, &hooks);
     sim_faults_start(f);
     for (int i = 0; i < 100; i++) {

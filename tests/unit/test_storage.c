@@ -17,11 +17,13 @@
 #include "core/alloc.h"
 #include "core/assert.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "disk.h"
 #include "net.h"
 #include "node/storage.h"
+#include "node/storage_int.h"
 #include "raft/raft.h"
 #include "sim_io.h"
 #include "testlib.h"
@@ -667,9 +669,15 @@ static void missing_segment_and_bad_meta_are_errors(void **state)
     env_free(&e);
 }
 
-static void one_damaged_meta_slot_falls_back_to_the_other(void **state)
+/* A meta slot is one aligned sector, written whole or not at all (a crash
+ * leaves the old slot), so a full-size meta file with a damaged slot is
+ * corruption.  Falling back to the other slot would roll back an
+ * acknowledged term and vote (here term 6, vote 2 -> term 5, vote 1: the
+ * node could vote twice in a term): the node must refuse to start. */
+static void one_damaged_meta_slot_is_corruption(void **state)
 {
     (void)state;
+    cairn_log_set_sink(log_sink, NULL);
     struct env e;
     env_init(&e, 8);
     assert_int_equal(env_open(&e), 0);
@@ -683,13 +691,86 @@ static void one_damaged_meta_slot_falls_back_to_the_other(void **state)
     assert_int_equal(persist(&e, &u, 1), 0);
     run(&e);
     env_close(&e);
-    /* seq 3 (term 6) went to slot 1; damage it: slot 0 (term 5) remains.
-     * (Only a torn, never-acknowledged write does this in practice.) */
+    /* seq 3 (term 6) went to slot 1; damage it: slot 0 (term 5) remains. */
+    assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 512 + 40, 1), 0);
+    assert_int_equal(env_open(&e), CAIRN_ECORRUPT);
+    assert_non_null(strstr(storage_error(e.s), "g7-meta"));
+    assert_non_null(strstr(storage_error(e.s), "offset 512"));
+    env_close(&e);
+    /* The older slot damaged instead: refused just the same (which slot is
+     * the newer cannot be known from the bytes). */
     assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 512 + 40, 1), 0);
     assert_int_equal(env_open(&e), 0);
-    assert_int_equal(e.got.term, 5);
-    assert_int_equal(e.got.vote, 1);
+    assert_int_equal(e.got.term, 6);
+    assert_int_equal(e.got.vote, 2);
+    env_close(&e);
+    assert_int_equal(sim_disk_corrupt(e.disk, DIR "/g7-meta", 40, 1), 0);
+    assert_int_equal(env_open(&e), CAIRN_ECORRUPT);
+    assert_non_null(strstr(storage_error(e.s), "offset 0"));
+    env_close(&e);
+    cairn_log_set_sink(NULL, NULL);
     env_free(&e);
+}
+
+/* The rejoin mark: durable once its callback ran, kept across other meta
+ * writes and reopens, cleared by 0; a slot of the older layout (no field,
+ * the CRC over the shorter range) loads as no mark, and a flipped bit in
+ * the field is corruption. */
+static void rejoin_mark_survives_restarts_and_is_checksummed(void **state)
+{
+    (void)state;
+    struct env e;
+    env_init(&e, 12);
+    assert_int_equal(env_open(&e), 0);
+    assert_int_equal(storage_rejoin_index(e.s), 0);
+    int st = 1;
+    assert_int_equal(storage_rejoin_set(e.s, 42, &st, done_cb), 0);
+    run(&e);
+    assert_int_equal(st, 0);
+    append_sync(&e, 1, 3, 2, 0);
+    struct upd u;
+    upd_init(&u);
+    upd_hs(&u, 2, 5, 0); /* the meta slot rewritten: the mark stays */
+    assert_int_equal(persist(&e, &u, 1), 0);
+    run(&e);
+    env_crash(&e);
+    assert_int_equal(env_open(&e), 0);
+    assert_int_equal(storage_rejoin_index(e.s), 42);
+    assert_int_equal(e.got.n, 3);
+    assert_int_equal(e.got.vote, 5);
+    st = 1;
+    assert_int_equal(storage_rejoin_set(e.s, 0, &st, done_cb), 0);
+    run(&e);
+    assert_int_equal(st, 0);
+    env_crash(&e);
+    assert_int_equal(env_open(&e), 0);
+    assert_int_equal(storage_rejoin_index(e.s), 0);
+    env_free(&e);
+
+    struct storage_meta m, got;
+    memset(&m, 0, sizeof(m));
+    m.seq = 3;
+    m.term = 7;
+    m.first_seg = 1;
+    uint8_t slot[STORAGE_META_SLOT_SIZE];
+    storage_meta_encode(GID, &m, slot);
+    memset(slot + 12, 0, 4); /* the older layout's CRC */
+    uint32_t crc = cairn_crc32c(0, slot, STORAGE_META_SLOT_USED_V1);
+    for (int i = 0; i < 4; i++)
+        slot[12 + i] = (uint8_t)(crc >> (8 * i));
+    assert_int_equal(storage_meta_decode(slot, sizeof(slot), GID, &got), 0);
+    assert_int_equal(got.term, 7);
+    assert_int_equal(got.rejoin, 0);
+    slot[STORAGE_META_REJOIN_OFF + 2] ^= 4;
+    assert_int_equal(storage_meta_decode(slot, sizeof(slot), GID, &got),
+                     CAIRN_ECORRUPT);
+    m.rejoin = 99;
+    storage_meta_encode(GID, &m, slot);
+    assert_int_equal(storage_meta_decode(slot, sizeof(slot), GID, &got), 0);
+    assert_int_equal(got.rejoin, 99);
+    slot[STORAGE_META_REJOIN_OFF] ^= 1;
+    assert_int_equal(storage_meta_decode(slot, sizeof(slot), GID, &got),
+                     CAIRN_ECORRUPT);
 }
 
 static void torn_tail_is_dropped_with_a_warning(void **state)
@@ -1441,7 +1522,8 @@ int main(void)
         cmocka_unit_test(installed_snapshot_replaces_the_log),
         cmocka_unit_test(corruption_in_the_middle_names_file_and_offset),
         cmocka_unit_test(missing_segment_and_bad_meta_are_errors),
-        cmocka_unit_test(one_damaged_meta_slot_falls_back_to_the_other),
+        cmocka_unit_test(one_damaged_meta_slot_is_corruption),
+        cmocka_unit_test(rejoin_mark_survives_restarts_and_is_checksummed),
         cmocka_unit_test(torn_tail_is_dropped_with_a_warning),
         cmocka_unit_test(fsync_failure_fails_the_storage_for_good),
         cmocka_unit_test(crash_at_every_step_never_loses_acknowledged_entries),
