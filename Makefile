@@ -64,7 +64,7 @@ test: build
 	@WERROR=$(WERROR) JOBS=$(JOBS) FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) scripts/test.sh
 
 sim-long: build
-	@build/cairn-sim --seeds 1..$(SIM_LONG_SEEDS) --quiet --keep-going
+	@scripts/sim-sweep.sh --jobs $(JOBS) 1 $(SIM_LONG_SEEDS) --quiet --keep-going
 
 bench: build
 	@bench/vs-redis

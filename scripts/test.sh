@@ -70,7 +70,7 @@ coverage() {
 
 # ---- simulator stage (sim/, docs/design/sim.md) ----
 sim_smoke() {
-    build/cairn-sim --seeds "1..${SIM_SEEDS}" --quiet --until-safety &&
+    scripts/sim-sweep.sh --jobs "$JOBS" 1 "$SIM_SEEDS" --quiet --until-safety &&
     BASE_BUILD=build JOBS="$JOBS" WERROR="$WERROR" \
         scripts/mutants.sh "$SIM_MUTANT_SEEDS"
 }
