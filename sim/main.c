@@ -24,7 +24,8 @@
  * ops to CLUSTER TRANSFER, --no-self-add never sends ADDNODE of the
  * receiving node, --no-alloc-faults fails no allocation (narrowing a replay
  * when hunting a bug; the draws stay the same).  --node-log echoes the nodes' log
- * lines; --check-every-ms sets how often the cross-node checks run.
+ * lines; the cross-node checks run after every event, or every N ms of
+ * simulated time with --check-every-ms N.
  * --standin runs the simulator's own stand-in server instead (one node;
  * --bug plants one of its bugs).  Exit codes, distinct per kind:
  *   0 all passed        1 usage             3 not linearizable

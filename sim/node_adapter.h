@@ -17,7 +17,7 @@
  * seed by sim_node_knobs_draw() with their own generator, so they never
  * shift the world's random stream.
  *
- * The check (sim_server_ops.check), run every simulated millisecond:
+ * The check (sim_server_ops.check), run after every event:
  *   - at most one leader per term over the whole run;
  *   - per node incarnation, term and commit index never go back (with fsync
  *     durability the term also survives restarts);

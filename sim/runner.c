@@ -80,7 +80,7 @@ void sim_run_config_default(struct sim_run_config *cfg)
     cfg->check_budget = 20000000;
     cfg->ops_max = 50000;
     cfg->dump_on_failure = true;
-    cfg->check_interval_us = 1000;
+    cfg->check_interval_us = 0; /* after every event */
 }
 
 /* ---- nodes ---- */
@@ -235,6 +235,24 @@ static void check_fire(struct sim_event *ev)
         return;
     }
     sim_world_schedule_in(r->w, ev, r->cfg->check_interval_us);
+}
+
+/* check_interval_us == 0: the check runs after every event, so a broken
+ * invariant is caught at the event that broke it.  Checks that find no
+ * node changed since their last look are cheap (node_adapter.c). */
+static void check_after_event(void *ctx, unsigned node)
+{
+    struct run *r = ctx;
+    (void)node;
+    if (r->invariant_failed)
+        return;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    if (r->ops->check(r->ops->ctx, servers, r->cfg->nodes, r->invariant,
+                      sizeof(r->invariant)) != 0) {
+        r->invariant_failed = true;
+        sim_world_stop(r->w);
+    }
 }
 
 static void faults_start_fire(struct sim_event *ev)
@@ -514,8 +532,10 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     sim_workload_start(wl);
 
     sim_event_init(&r.check_ev, SIM_EV_USER, SIM_NODE_NONE, check_fire);
-    if (ops->check != NULL)
+    if (ops->check != NULL && cfg->check_interval_us > 0)
         sim_world_schedule_in(r.w, &r.check_ev, cfg->check_interval_us);
+    else if (ops->check != NULL)
+        sim_world_after_event(r.w, check_after_event, &r);
     int rc = run_phases(&r, wl, out);
     struct sim_workload_stats st;
     sim_workload_stats_get(wl, &st);
@@ -528,6 +548,7 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
     judge_and_report(&r, h, rc, out);
 
     sim_world_cancel(r.w, &r.check_ev);
+    sim_world_after_event(r.w, NULL, NULL);
     sim_faults_free(faults);
     sim_workload_free(wl);
     sim_history_free(h);

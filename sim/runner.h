@@ -12,8 +12,8 @@
  *   3. drain (1 s): no new requests; then the history is checked.
  * A server reporting a fatal error (a failed fsync, say) is crashed and
  * restarted at once, from a world event (never inside its own callback).
- * Throughout, the servers' own invariant check (if any) runs every
- * check_interval_us; a violation ends the run at once.
+ * Throughout, the servers' own invariant check (if any) runs after every
+ * event (or every check_interval_us); a violation ends the run at once.
  */
 #ifndef CAIRN_SIM_RUNNER_H
 #define CAIRN_SIM_RUNNER_H
@@ -39,8 +39,8 @@ struct sim_server_ops {
     /* Frees a server; its io may have crashed. */
     void (*free)(void *ctx, void *server);
     /* Optional whole-cluster invariant check (Raft's: one leader per term,
-     * log matching, commit never goes back...), called every
-     * check_interval_us of simulated time with each node's server, NULL
+     * log matching, commit never goes back...), called after every event
+     * (or every check_interval_us) with each node's server, NULL
      * while it is down.  Returns 0, or non-zero with a message in msg: the
      * run stops at once as SIM_RUN_INVARIANT. */
     int (*check)(void *ctx, void *const *servers, unsigned count, char *msg,
@@ -81,7 +81,8 @@ struct sim_run_config {
     const char *trace_path;  /* full trace file, or NULL */
     bool no_faults;
     bool dump_on_failure;    /* the trace ring to stderr (default on) */
-    uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
+    uint64_t check_interval_us; /* how often ops->check runs; 0 (the
+                                   default): after every event */
     uint64_t fault_delay_us; /* faults start this long after the start */
     unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
     unsigned admin_permille; /* workload admin ops (transfer, membership) */

@@ -51,6 +51,9 @@ struct sim_world {
     bool firing;
     sim_trace_sink_fn sink;
     void *sink_ctx;
+    sim_after_event_fn after;
+    void *after_ctx;
+    bool stop; /* sim_world_stop: run_until returns at once */
 };
 
 /* Only for log tagging (sim_world_active); one thread runs worlds. */
@@ -450,7 +453,16 @@ bool sim_world_step(struct sim_world *w)
     w->firing = false;
     w->fired++;
     trace_commit(w, &w->cur);
+    if (w->after != NULL)
+        w->after(w->after_ctx, w->cur.node);
     return true;
+}
+
+void sim_world_after_event(struct sim_world *w, sim_after_event_fn fn,
+                           void *ctx)
+{
+    w->after = fn;
+    w->after_ctx = ctx;
 }
 
 int sim_world_run_until(struct sim_world *w, uint64_t until_us,
@@ -463,7 +475,14 @@ int sim_world_run_until(struct sim_world *w, uint64_t until_us,
             return CAIRN_EBUSY;
         sim_world_step(w);
         n++;
+        if (w->stop)
+            return 0; /* the time stays at the event that asked */
     }
     w->now_us = until_us;
     return 0;
+}
+
+void sim_world_stop(struct sim_world *w)
+{
+    w->stop = true;
 }

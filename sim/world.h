@@ -121,6 +121,15 @@ uint64_t sim_world_next_us(const struct sim_world *w);
 /* Fires the next event (advancing time to it).  Returns false when the queue
  * is empty. */
 bool sim_world_step(struct sim_world *w);
+/* Calls fn(ctx, node of the event) after every fired event (a pause's
+ * postponement is not a firing), outside the firing: it may read any
+ * node's state but must not schedule into the past.  NULL clears it. */
+typedef void (*sim_after_event_fn)(void *ctx, unsigned node);
+void sim_world_after_event(struct sim_world *w, sim_after_event_fn fn,
+                           void *ctx);
+/* Makes sim_world_run_until return after the event firing now (or the next
+ * one), for good: a run that found a violation stops where it was. */
+void sim_world_stop(struct sim_world *w);
 /* Fires every event due at or before until_us, then sets the time to
  * until_us.  Stops early, returning CAIRN_EBUSY, after max_events events (a
  * livelock guard; 0 means no limit).  Returns 0 otherwise. */
