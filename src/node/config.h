@@ -68,6 +68,12 @@ struct node_config {
     int64_t read_mode;      /* enum config_read_mode */
     bool cluster_redirect;  /* followers answer -MOVED instead of forwarding */
     int64_t snapshot_entries; /* applied entries between snapshots */
+    /* Raft tuning (docs/design/cluster.md): entry bytes per AppendEntries
+     * (soft: one entry always fits), CheckQuorum with leader stickiness
+     * (off: lease reads fall back to ReadIndex), PreVote. */
+    int64_t raft_append_max_bytes;
+    bool raft_check_quorum;
+    bool raft_prevote;
 };
 
 enum config_durability {
