@@ -40,7 +40,8 @@ struct sim_faults {
 
 static const char *const fault_names[SIM_FAULT_KIND_COUNT] = {
     "partition", "one-way", "isolate", "clog", "crash",
-    "pause", "clock-step", "corrupt", "fsync-fail",
+    "pause", "clock-step", "corrupt", "fsync-fail", "bridge",
+    "depose",
 };
 
 const char *sim_fault_kind_name(enum sim_fault_kind k)
@@ -58,7 +59,7 @@ void sim_swarm_draw(struct cairn_rng *rng, unsigned nodes,
 {
     ASSERT(nodes > 0);
     memset(out, 0, sizeof(*out));
-    for (unsigned k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+    for (unsigned k = 0; k < SIM_FAULT_BRIDGE; k++)
         out->enabled[k] = cairn_rng_chance(rng, 1, 2);
     static const uint64_t intervals[] = {20000, 100000, 500000, 2000000};
     static const uint64_t lens[] = {50000, 300000, 1000000, 5000000};
@@ -74,6 +75,9 @@ void sim_swarm_draw(struct cairn_rng *rng, unsigned nodes,
     out->latency_min_us = pick(rng, lat_min, ARRAY_LEN(lat_min));
     out->latency_tail_us = pick(rng, lat_tail, ARRAY_LEN(lat_tail));
     out->drift_ppm_max = (int32_t)pick(rng, drifts, ARRAY_LEN(drifts));
+    /* Kinds added later are drawn last, so a seed keeps its older mix. */
+    for (unsigned k = SIM_FAULT_BRIDGE; k < SIM_FAULT_KIND_COUNT; k++)
+        out->enabled[k] = cairn_rng_chance(rng, 1, 2);
 }
 
 void sim_swarm_describe(const struct sim_swarm *sw, char *out, size_t len)
@@ -155,6 +159,29 @@ static bool fault_net(struct sim_faults *f, enum sim_fault_kind k)
     } else if (k == SIM_FAULT_ONE_WAY) {
         pair(f, &a, &b);
         sim_net_block(f->net, a, b, true);
+    } else if (k == SIM_FAULT_BRIDGE) {
+        /* A partial partition: two servers cannot talk, a third still
+         * talks to both (one node can then win an election the other's
+         * followers would refuse if they were sticky). */
+        if (f->nodes < 2)
+            return false;
+        a = (unsigned)cairn_rng_below(rng, f->nodes);
+        b = (unsigned)cairn_rng_below(rng, f->nodes - 1);
+        if (b >= a)
+            b++;
+        sim_net_block(f->net, a, b, true);
+        sim_net_block(f->net, b, a, true);
+        if (f->sw.partition_reset)
+            sim_net_reset_between(f->net, a, b);
+    } else if (k == SIM_FAULT_DEPOSE) {
+        /* Leaders cut off soon after winning leave uncommitted entries of
+         * their term behind: the raw material of Raft's Figure 8. */
+        int leader = f->hooks.leader != NULL ? f->hooks.leader(f->hooks.ctx)
+                                             : -1;
+        if (leader < 0)
+            return false;
+        ASSERT((unsigned)leader < f->nodes);
+        sim_net_isolate(f->net, (unsigned)leader, f->sw.partition_reset);
     } else if (k == SIM_FAULT_ISOLATE) {
         sim_net_isolate(f->net, (unsigned)cairn_rng_below(rng, f->nodes),
                         f->sw.partition_reset);
@@ -224,7 +251,9 @@ static void tick_fire(struct sim_event *ev)
         return;
     enum sim_fault_kind k = (enum sim_fault_kind)
         enabled[cairn_rng_below(sim_world_rng(f->w), n)];
-    bool applied = k <= SIM_FAULT_CLOG ? fault_net(f, k) : fault_node(f, k);
+    bool applied = k <= SIM_FAULT_CLOG || k >= SIM_FAULT_BRIDGE
+                       ? fault_net(f, k)
+                       : fault_node(f, k);
     if (applied) {
         f->stats.applied[k]++;
         sim_world_trace_arg(f->w, k);

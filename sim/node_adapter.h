@@ -57,6 +57,10 @@ struct sim_node_knobs {
     unsigned ttl_pct;          /* workload side ops on TTL keys */
     unsigned admin_permille;   /* transfers and membership changes */
     uint32_t alloc_fail_ppm;   /* node allocations failing (fault phase) */
+    uint32_t append_max_bytes; /* raft-append-max-bytes (1: one entry) */
+    uint32_t inflight_max_msgs; /* raft-inflight-max-msgs (1: stop-and-wait) */
+    bool check_quorum;         /* raft-check-quorum */
+    unsigned read_pct;         /* read-mostly workload (0: the usual mix) */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

@@ -161,6 +161,16 @@ static bool hook_may_crash(void *ctx, unsigned node)
     return r->ops->may_crash(r->ops->ctx, servers, r->cfg->nodes, node);
 }
 
+static int hook_leader(void *ctx)
+{
+    struct run *r = ctx;
+    if (r->ops->leader == NULL)
+        return -1;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    return r->ops->leader(r->ops->ctx, servers, r->cfg->nodes);
+}
+
 static struct sim_disk *hook_disk(void *ctx, unsigned node)
 {
     struct run *r = ctx;
@@ -425,13 +435,14 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
         .clients = cfg->clients, .first_host = cfg->nodes,
         .servers = cfg->nodes, .port = CLIENT_PORT, .keys = cfg->keys,
         .think_us_max = 10000, .timeout_ms = 500, .ttl_pct = cfg->ttl_pct,
+        .read_pct = cfg->read_pct,
         .admin_permille = cfg->admin_permille,
         .admin_no_self_add = cfg->admin_no_self_add,
         .admin_transfer_only = cfg->admin_transfer_only};
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
                                     hook_wall_step, hook_may_crash,
-                                    hook_disk};
+                                    hook_disk, hook_leader};
     struct sim_faults *faults = sim_faults_new(r.w, r.net, cfg->nodes, &sw,
                                                &hooks);
     r.faults = faults;

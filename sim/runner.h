@@ -51,6 +51,9 @@ struct sim_server_ops {
      * promise needs a majority up (memory durability) says no past it. */
     bool (*may_crash)(void *ctx, void *const *servers, unsigned count,
                       unsigned node);
+    /* Optional: the node that leads now (highest term), or -1 (servers as
+     * for check); lets the fault schedule depose leaders. */
+    int (*leader)(void *ctx, void *const *servers, unsigned count);
     /* Fault kinds this server cannot survive by design (e.g. corruption on a
      * single copy); never drawn. */
     bool unsupported[SIM_FAULT_KIND_COUNT];
@@ -71,6 +74,7 @@ struct sim_run_config {
     uint64_t check_interval_us; /* how often ops->check runs (default 1 ms) */
     uint64_t fault_delay_us; /* faults start this long after the start */
     unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
+    unsigned read_pct;       /* workload GET share (0: the usual mix) */
     unsigned admin_permille; /* workload admin ops (transfer, membership) */
     bool admin_no_self_add;  /* workload quarantine for a known node bug */
     bool admin_transfer_only; /* the same: no membership changes */
