@@ -37,7 +37,7 @@ enum sim_fault_kind {
     SIM_FAULT_CORRUPT,
     SIM_FAULT_FSYNC_FAIL,
     SIM_FAULT_BRIDGE, /* two servers lose each other, both still reach the rest */
-    SIM_FAULT_DEPOSE, /* isolate the node that leads now (hooks.leader) */
+    SIM_FAULT_DEPOSE, /* isolate the leader, then the next new leaders */
     SIM_FAULT_KIND_COUNT
 };
 
@@ -73,9 +73,9 @@ struct sim_fault_hooks {
     bool (*may_crash)(void *ctx, unsigned node);
     /* The node's disk; may be NULL (no disk faults then). */
     struct sim_disk *(*disk)(void *ctx, unsigned node);
-    /* The node that leads now (highest term), or -1; NULL: never known
-     * (SIM_FAULT_DEPOSE does nothing then). */
-    int (*leader)(void *ctx);
+    /* The node that leads the highest term now (*term set), or -1; NULL:
+     * never known (SIM_FAULT_DEPOSE does nothing then). */
+    int (*leader)(void *ctx, uint64_t *term);
 };
 
 struct sim_fault_stats {

@@ -236,6 +236,7 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     s->cfg.nodes = k.nodes;
     s->cfg.ttl_pct = k.ttl_pct;
     s->cfg.read_pct = k.read_pct;
+    s->cfg.fault_focus = k.fault_focus;
     s->cfg.admin_permille = k.admin_permille;
     /* Allocation faults diverge replicas (bug 5): off unless asked for. */
     s->cfg.alloc_fail_ppm =

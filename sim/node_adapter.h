@@ -61,6 +61,16 @@ struct sim_node_knobs {
     uint32_t inflight_max_msgs; /* raft-inflight-max-msgs (1: stop-and-wait) */
     bool check_quorum;         /* raft-check-quorum */
     unsigned read_pct;         /* read-mostly workload (0: the usual mix) */
+    unsigned profile;          /* enum sim_node_profile */
+    unsigned fault_focus;      /* sim_run_config.fault_focus */
+};
+
+/* A scenario profile overrides a few knobs and focuses the faults on one
+ * kind, for safety mechanisms that only a rare combination exercises. */
+enum sim_node_profile {
+    SIM_PROFILE_NONE = 0,
+    SIM_PROFILE_FIGURE8,  /* one-entry stop-and-wait appends, leaders deposed */
+    SIM_PROFILE_LEASE,    /* no CheckQuorum, lease reads, read-mostly, bridges */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

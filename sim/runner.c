@@ -161,14 +161,14 @@ static bool hook_may_crash(void *ctx, unsigned node)
     return r->ops->may_crash(r->ops->ctx, servers, r->cfg->nodes, node);
 }
 
-static int hook_leader(void *ctx)
+static int hook_leader(void *ctx, uint64_t *term)
 {
     struct run *r = ctx;
     if (r->ops->leader == NULL)
         return -1;
     void *servers[SIM_HOSTS_MAX];
     servers_get(r, servers);
-    return r->ops->leader(r->ops->ctx, servers, r->cfg->nodes);
+    return r->ops->leader(r->ops->ctx, servers, r->cfg->nodes, term);
 }
 
 static struct sim_disk *hook_disk(void *ctx, unsigned node)
@@ -296,8 +296,11 @@ static void setup(struct run *r, struct sim_swarm *sw)
     struct cairn_rng *rng = sim_world_rng(r->w);
     sim_swarm_draw(rng, cfg->nodes, sw);
     for (unsigned k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        if (r->ops->unsupported[k] || cfg->no_faults)
+        if (r->ops->unsupported[k] || cfg->no_faults ||
+            (cfg->fault_focus > 0 && k + 1 != cfg->fault_focus))
             sw->enabled[k] = false;
+        else if (k + 1 == cfg->fault_focus)
+            sw->enabled[k] = true;
     struct sim_net_config ncfg;
     sim_net_config_default(&ncfg);
     ncfg.link.latency_min_us = sw->latency_min_us;

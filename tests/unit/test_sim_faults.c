@@ -56,9 +56,10 @@ static struct sim_disk *h_disk(void *ctx, unsigned node)
 }
 
 /* Node 1 "leads" while it is up (the depose fault isolates it). */
-static int h_leader(void *ctx)
+static int h_leader(void *ctx, uint64_t *term)
 {
     struct hooks_state *s = ctx;
+    *term = (uint64_t)s->restarts[1] + 1; /* a new term after each restart */
     return s->down[1] ? -1 : 1;
 }
 
