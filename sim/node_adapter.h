@@ -13,9 +13,10 @@
  * the disk is emptied before a restart.
  *
  * Knobs (cluster size, durability, election timeout, heartbeat, snapshot
- * threshold, lease reads, redirects, key space, clients) are drawn from the
- * seed by sim_node_knobs_draw() with their own generator, so they never
- * shift the world's random stream.
+ * threshold, lease reads, redirects, key space, clients, Raft tuning,
+ * read-mostly load, scenario profile) are drawn from the seed by
+ * sim_node_knobs_draw() with their own generator, so they never shift the
+ * world's random stream.
  *
  * The check (sim_server_ops.check), run every simulated millisecond:
  *   - at most one leader per term over the whole run;
@@ -30,7 +31,9 @@
  *   - log matching: where two logs hold the same term at the same index,
  *     the entries there and in a window before it are identical;
  *   - replica state: every node at applied index i has the same kv_digest
- *     as any node ever seen at i.
+ *     as any node ever seen at i;
+ *   - lease safety: while a leader's lease is valid by its own current
+ *     clock, no leader of a later term has committed its no-op.
  * A node that stopped itself (node_failed: storage failure) is reported to
  * the runner as fatal, which crashes and restarts it.
  */
