@@ -3,8 +3,9 @@
  *
  * Invariants: at most crashed_max nodes are down at once, and a down node
  * has exactly one restart event queued while the schedule runs (ASSERT in
- * fault_crash / restart_fire); after sim_faults_quiesce() nothing of this
- * module is queued.
+ * fault_crash / restart_fire); at most one depose chain runs at a time and
+ * it keeps at most one node cut (depose_cut); after sim_faults_quiesce()
+ * nothing of this module is queued.
  */
 #include "faults.h"
 
@@ -34,13 +35,20 @@ struct sim_faults {
     struct sim_fault_stats stats;
     struct sim_event tick_ev;
     struct sim_event heal_ev;
+    struct sim_event depose_ev; /* the running depose chain, if any */
+    uint64_t depose_term;       /* leaders of terms above this are new */
+    uint64_t depose_until_us;   /* the chain gives up waiting then */
+    unsigned depose_left;       /* new leaders still to depose */
+    int depose_cut;             /* the node isolated now, or -1 */
+    int depose_next;            /* >= 0: isolate it when depose_ev fires */
     struct node_state node[SIM_HOSTS_MAX];
     unsigned crashed;
 };
 
 static const char *const fault_names[SIM_FAULT_KIND_COUNT] = {
     "partition", "one-way", "isolate", "clog", "crash",
-    "pause", "clock-step", "corrupt", "fsync-fail",
+    "pause", "clock-step", "corrupt", "fsync-fail", "bridge",
+    "depose",
 };
 
 const char *sim_fault_kind_name(enum sim_fault_kind k)
@@ -58,7 +66,7 @@ void sim_swarm_draw(struct cairn_rng *rng, unsigned nodes,
 {
     ASSERT(nodes > 0);
     memset(out, 0, sizeof(*out));
-    for (unsigned k = 0; k < SIM_FAULT_KIND_COUNT; k++)
+    for (unsigned k = 0; k < SIM_FAULT_BRIDGE; k++)
         out->enabled[k] = cairn_rng_chance(rng, 1, 2);
     static const uint64_t intervals[] = {20000, 100000, 500000, 2000000};
     static const uint64_t lens[] = {50000, 300000, 1000000, 5000000};
@@ -74,6 +82,9 @@ void sim_swarm_draw(struct cairn_rng *rng, unsigned nodes,
     out->latency_min_us = pick(rng, lat_min, ARRAY_LEN(lat_min));
     out->latency_tail_us = pick(rng, lat_tail, ARRAY_LEN(lat_tail));
     out->drift_ppm_max = (int32_t)pick(rng, drifts, ARRAY_LEN(drifts));
+    /* Kinds added later are drawn last, so a seed keeps its older mix. */
+    for (unsigned k = SIM_FAULT_BRIDGE; k < SIM_FAULT_KIND_COUNT; k++)
+        out->enabled[k] = cairn_rng_chance(rng, 1, 2);
 }
 
 void sim_swarm_describe(const struct sim_swarm *sw, char *out, size_t len)
@@ -139,6 +150,83 @@ static void pair(struct sim_faults *f, unsigned *a, unsigned *b)
         (*b)++;
 }
 
+/* ---- depose: Raft's Figure 8 needs leaders cut off right after they win,
+ * each leaving entries of its term on a minority, and then an older one
+ * winning again.  The chain isolates the current leader, then watches
+ * (every ms) for the next DEPOSE_CHAIN new leaders: each is isolated a
+ * random 0..4 round trips after it appears (before or while it replicates
+ * its no-op and older entries) and the one cut before it rejoins. */
+
+#define DEPOSE_POLL_US 1000
+#define DEPOSE_CHAIN 4
+#define DEPOSE_WAIT_US 2000000 /* no new leader by then: the chain ends */
+
+static void depose_release(struct sim_faults *f)
+{
+    if (f->depose_cut < 0)
+        return;
+    for (unsigned h = 0; h < f->hosts; h++) {
+        if (h == (unsigned)f->depose_cut)
+            continue;
+        sim_net_block(f->net, (unsigned)f->depose_cut, h, false);
+        sim_net_block(f->net, h, (unsigned)f->depose_cut, false);
+    }
+    f->depose_cut = -1;
+}
+
+static void depose_cut(struct sim_faults *f, int node)
+{
+    ASSERT(node >= 0 && (unsigned)node < f->nodes);
+    depose_release(f);
+    sim_net_isolate(f->net, (unsigned)node, f->sw.partition_reset);
+    f->depose_cut = node;
+    f->depose_until_us = sim_world_now_us(f->w) + DEPOSE_WAIT_US;
+}
+
+static void depose_fire(struct sim_event *ev)
+{
+    struct sim_faults *f = sim_container_of(ev, struct sim_faults, depose_ev);
+    if (f->depose_next >= 0) {
+        depose_cut(f, f->depose_next);
+        f->depose_next = -1;
+        f->depose_left--;
+    } else {
+        uint64_t term = 0;
+        int leader = f->hooks.leader(f->hooks.ctx, &term);
+        if (leader >= 0 && term > f->depose_term) {
+            uint64_t rtt = 2 * (f->sw.latency_min_us + f->sw.latency_tail_us);
+            f->depose_term = term;
+            f->depose_next = leader;
+            sim_world_schedule_in(
+                f->w, &f->depose_ev,
+                cairn_rng_below(sim_world_rng(f->w), 4 * rtt + 1));
+            return;
+        }
+    }
+    if (f->depose_left == 0 || sim_world_now_us(f->w) >= f->depose_until_us) {
+        depose_release(f); /* the chain is over */
+        return;
+    }
+    sim_world_schedule_in(f->w, &f->depose_ev, DEPOSE_POLL_US);
+}
+
+static bool depose_start(struct sim_faults *f)
+{
+    if (f->hooks.leader == NULL || sim_event_queued(&f->depose_ev))
+        return false;
+    uint64_t term = 0;
+    int leader = f->hooks.leader(f->hooks.ctx, &term);
+    f->depose_cut = -1;
+    f->depose_next = -1;
+    f->depose_term = term;
+    f->depose_left = DEPOSE_CHAIN;
+    f->depose_until_us = sim_world_now_us(f->w) + DEPOSE_WAIT_US;
+    if (leader >= 0)
+        depose_cut(f, leader);
+    sim_world_schedule_in(f->w, &f->depose_ev, DEPOSE_POLL_US);
+    return true;
+}
+
 static bool fault_net(struct sim_faults *f, enum sim_fault_kind k)
 {
     struct cairn_rng *rng = sim_world_rng(f->w);
@@ -155,6 +243,28 @@ static bool fault_net(struct sim_faults *f, enum sim_fault_kind k)
     } else if (k == SIM_FAULT_ONE_WAY) {
         pair(f, &a, &b);
         sim_net_block(f->net, a, b, true);
+    } else if (k == SIM_FAULT_BRIDGE) {
+        /* A partial partition around the leader (if known): it and one
+         * other server cannot talk, the rest still talk to both (the other
+         * one can then win an election whose voters would refuse it if
+         * they were sticky). */
+        if (f->nodes < 2)
+            return false;
+        uint64_t term;
+        int leader = f->hooks.leader != NULL
+                         ? f->hooks.leader(f->hooks.ctx, &term)
+                         : -1;
+        a = leader >= 0 ? (unsigned)leader
+                        : (unsigned)cairn_rng_below(rng, f->nodes);
+        b = (unsigned)cairn_rng_below(rng, f->nodes - 1);
+        if (b >= a)
+            b++;
+        sim_net_block(f->net, a, b, true);
+        sim_net_block(f->net, b, a, true);
+        if (f->sw.partition_reset)
+            sim_net_reset_between(f->net, a, b);
+    } else if (k == SIM_FAULT_DEPOSE) {
+        return depose_start(f); /* ends on its own (depose_fire) */
     } else if (k == SIM_FAULT_ISOLATE) {
         sim_net_isolate(f->net, (unsigned)cairn_rng_below(rng, f->nodes),
                         f->sw.partition_reset);
@@ -242,7 +352,9 @@ static void tick_fire(struct sim_event *ev)
         return;
     enum sim_fault_kind k = (enum sim_fault_kind)
         enabled[cairn_rng_below(sim_world_rng(f->w), n)];
-    bool applied = k <= SIM_FAULT_CLOG ? fault_net(f, k) : fault_node(f, k);
+    bool applied = k <= SIM_FAULT_CLOG || k >= SIM_FAULT_BRIDGE
+                       ? fault_net(f, k)
+                       : fault_node(f, k);
     if (applied) {
         f->stats.applied[k]++;
         sim_world_trace_arg(f->w, k);
@@ -267,6 +379,9 @@ struct sim_faults *sim_faults_new(struct sim_world *w, struct sim_net *net,
     f->hooks = *hooks;
     sim_event_init(&f->tick_ev, SIM_EV_FAULT, SIM_NODE_NONE, tick_fire);
     sim_event_init(&f->heal_ev, SIM_EV_FAULT, SIM_NODE_NONE, heal_fire);
+    sim_event_init(&f->depose_ev, SIM_EV_FAULT, SIM_NODE_NONE, depose_fire);
+    f->depose_cut = -1;
+    f->depose_next = -1;
     for (unsigned i = 0; i < nodes; i++) {
         f->node[i].f = f;
         f->node[i].id = i;
@@ -286,6 +401,8 @@ void sim_faults_quiesce(struct sim_faults *f)
 {
     sim_world_cancel(f->w, &f->tick_ev);
     sim_world_cancel(f->w, &f->heal_ev);
+    sim_world_cancel(f->w, &f->depose_ev);
+    f->depose_cut = -1;
     sim_net_heal(f->net);
     /* A failing fsync armed but not yet met would strike after the faults
      * stopped. */
@@ -312,6 +429,7 @@ void sim_faults_free(struct sim_faults *f)
         return;
     sim_world_cancel(f->w, &f->tick_ev);
     sim_world_cancel(f->w, &f->heal_ev);
+    sim_world_cancel(f->w, &f->depose_ev);
     for (unsigned i = 0; i < f->nodes; i++)
         sim_world_cancel(f->w, &f->node[i].restart_ev);
     cairn_free(f);

@@ -36,6 +36,8 @@ enum sim_fault_kind {
     SIM_FAULT_CLOCK_STEP,
     SIM_FAULT_CORRUPT,
     SIM_FAULT_FSYNC_FAIL,
+    SIM_FAULT_BRIDGE, /* two servers lose each other, both still reach the rest */
+    SIM_FAULT_DEPOSE, /* isolate the leader, then the next new leaders */
     SIM_FAULT_KIND_COUNT
 };
 
@@ -76,6 +78,9 @@ struct sim_fault_hooks {
     bool (*may_corrupt)(void *ctx, unsigned node);
     /* A bit of node's disk was flipped; may be NULL. */
     void (*corrupted)(void *ctx, unsigned node);
+    /* The node that leads the highest term now (*term set), or -1; NULL:
+     * never known (SIM_FAULT_DEPOSE does nothing then). */
+    int (*leader)(void *ctx, uint64_t *term);
 };
 
 struct sim_fault_stats {

@@ -197,7 +197,7 @@ struct seed_run {
     struct sim_run_config cfg;
     struct sim_server_ops ops;
     struct sim_node_adapter *adapter;
-    char knobs[256];
+    char knobs[512];
 };
 
 static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
@@ -224,6 +224,8 @@ static void seed_setup(const struct args *a, uint64_t seed, struct seed_run *s)
     s->cfg.admin_no_self_add = a->no_self_add;
     s->cfg.nodes = k.nodes;
     s->cfg.ttl_pct = k.ttl_pct;
+    s->cfg.read_pct = k.read_pct;
+    s->cfg.fault_focus = k.fault_focus;
     s->cfg.admin_permille = k.admin_permille;
     s->cfg.alloc_fail_ppm = a->no_alloc_faults ? 0 : k.alloc_fail_ppm;
     s->cfg.clients = k.clients;

@@ -125,6 +125,36 @@ struct sim_node_adapter {
 
 /* ---- knobs ---- */
 
+/* One seed in eight each runs a profile (sim_node_profile): Raft's Figure 8
+ * needs leaders cut off at the right step with appends carrying one entry
+ * at a time (mutant 1); a lease without stickiness is only wrong while a
+ * partial partition lets a node elsewhere win during a lull in writes
+ * (mutant 5).  Both were out of reach of the plain swarm in 400 seeds. */
+static void profile_apply(struct cairn_rng *rng, unsigned nodes_fixed,
+                          struct sim_node_knobs *out)
+{
+    static const unsigned profiles[] = {
+        SIM_PROFILE_NONE, SIM_PROFILE_NONE,    SIM_PROFILE_NONE,
+        SIM_PROFILE_NONE, SIM_PROFILE_NONE,    SIM_PROFILE_NONE,
+        SIM_PROFILE_FIGURE8, SIM_PROFILE_LEASE};
+    out->profile = profiles[cairn_rng_below(rng, ARRAY_LEN(profiles))];
+    if (out->profile == SIM_PROFILE_NONE)
+        return;
+    if (nodes_fixed == 0)
+        out->nodes = 3;
+    if (out->profile == SIM_PROFILE_FIGURE8) {
+        out->append_max_bytes = 1;
+        out->inflight_max_msgs = 1;
+        out->fault_focus = SIM_FAULT_DEPOSE + 1;
+    } else {
+        out->check_quorum = false;
+        out->lease_reads = true;
+        out->read_pct = 99;
+        out->ttl_pct = 0;
+        out->fault_focus = SIM_FAULT_BRIDGE + 1;
+    }
+}
+
 void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
                          struct sim_node_knobs *out)
 {
@@ -162,6 +192,24 @@ void sim_node_knobs_draw(uint64_t seed, unsigned nodes_fixed,
     if (out->durability != CONFIG_DURABILITY_FSYNC)
         out->wipe_pct = 0; /* a memory-mode restart is empty anyway */
     out->wipe_seed = cairn_rng_next(&rng);
+    /* Raft tuning: one-entry appends let a new leader's no-op travel apart
+     * from the old entries (Figure 8); without CheckQuorum followers are
+     * not sticky and the leader never steps down on its own. */
+    static const uint32_t appends[] = {1048576, 1048576, 256, 1};
+    out->append_max_bytes = appends[cairn_rng_below(&rng, ARRAY_LEN(appends))];
+    static const uint32_t inflights[] = {256, 256, 4, 1};
+    out->inflight_max_msgs =
+        inflights[cairn_rng_below(&rng, ARRAY_LEN(inflights))];
+    out->check_quorum = !cairn_rng_chance(&rng, 1, 3);
+    /* Read-mostly seeds (a cache's usual load) leave gaps between writes
+     * longer than an election timeout: the window in which a lease that
+     * lacks stickiness can overlap a newer leader.  No TTL side ops there:
+     * they are writes too. */
+    static const unsigned reads[] = {0, 0, 0, 99};
+    out->read_pct = reads[cairn_rng_below(&rng, ARRAY_LEN(reads))];
+    if (out->read_pct > 0)
+        out->ttl_pct = 0;
+    profile_apply(&rng, nodes_fixed, out);
 }
 
 void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
@@ -170,12 +218,18 @@ void sim_node_knobs_describe(const struct sim_node_knobs *k, char *out,
     snprintf(out, len,
              "nodes=%u clients=%u keys=%u durability=%s election=%ums "
              "heartbeat=%ums snapshot-entries=%u lease-reads=%s redirect=%s "
-             "ttl-ops=%u%% admin-ops=%u/1000 alloc-fail=%uppm",
+             "ttl-ops=%u%% admin-ops=%u/1000 alloc-fail=%uppm "
+             "append-max=%u inflight=%u check-quorum=%s read-pct=%u%s",
              k->nodes, k->clients, k->keys,
              k->durability == CONFIG_DURABILITY_FSYNC ? "fsync" : "memory",
              k->election_timeout_ms, k->heartbeat_ms, k->snapshot_entries,
              k->lease_reads ? "yes" : "no", k->redirect ? "yes" : "no",
-             k->ttl_pct, k->admin_permille, k->alloc_fail_ppm);
+             k->ttl_pct, k->admin_permille, k->alloc_fail_ppm,
+             k->append_max_bytes, k->inflight_max_msgs,
+             k->check_quorum ? "yes" : "no", k->read_pct,
+             k->profile == SIM_PROFILE_FIGURE8 ? " profile=figure8"
+             : k->profile == SIM_PROFILE_LEASE ? " profile=lease"
+                                               : "");
     /* fsync: restarts that wipe the disk first (corruption is in the
      * fault list when the swarm drew it; a node refusing corrupt files is
      * always wiped). */
@@ -270,6 +324,9 @@ static void node_cfg(const struct sim_node_knobs *k, unsigned slot,
     cfg->lease_reads = k->lease_reads;
     cfg->cluster_redirect = k->redirect;
     cfg->read_mode = CONFIG_READ_LINEARIZABLE;
+    cfg->raft_append_max_bytes = k->append_max_bytes;
+    cfg->raft_check_quorum = k->check_quorum;
+    cfg->raft_inflight_max_msgs = k->inflight_max_msgs;
 }
 
 static void *adapter_start(void *ctx, struct io *io, unsigned slot,
@@ -561,6 +618,35 @@ static int check_pair(const struct raft *x, const struct raft *y,
 
 static int disk_watch(struct sim_node_adapter *a, struct server *s,
                       char *msg, size_t msg_len);
+/* Lease safety: while a leader's lease holds by its own clock, no leader
+ * of a later term has committed anything (the lease rests on that).  Judged
+ * only when the leader stepped during this millisecond of its clock, so its
+ * view of the lease is current (a stale raft->now would extend it). */
+static int check_leases(void *const *servers, unsigned count, char *msg,
+                        size_t msg_len)
+{
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        const struct raft *x = s != NULL ? node_raft(s) : NULL;
+        if (x == NULL || x->role != RAFT_LEADER ||
+            x->now != cluster_now(node_cluster(s->n)) || !raft_lease_valid(x))
+            continue;
+        for (unsigned j = 0; j < count; j++) {
+            struct server *o = servers[j];
+            const struct raft *y = o != NULL ? node_raft(o) : NULL;
+            if (y == NULL || y->role != RAFT_LEADER || y->term <= x->term ||
+                y->noop_index == 0 || y->commit < y->noop_index)
+                continue;
+            FAIL("lease safety: node %u (leader, term %llu) holds a valid "
+                 "lease at %llu ms while node %u leads term %llu and has "
+                 "committed through index %llu",
+                 s->slot + 1, (unsigned long long)x->term,
+                 (unsigned long long)x->now, o->slot + 1,
+                 (unsigned long long)y->term, (unsigned long long)y->commit);
+        }
+    }
+    return 0;
+}
 
 static int adapter_check(void *ctx, void *const *servers, unsigned count,
                          char *msg, size_t msg_len)
@@ -603,7 +689,7 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
                 return 1;
         }
     }
-    return 0;
+    return check_leases(servers, count, msg, msg_len);
 }
 
 /* A node that holds a log it acknowledges entries with: up, formed, and
@@ -894,6 +980,25 @@ void sim_node_adapter_free(struct sim_node_adapter *a)
     cairn_free(a);
 }
 
+/* The leader of the highest term among the running nodes, or -1. */
+static int adapter_leader(void *ctx, void *const *servers, unsigned count,
+                          uint64_t *term)
+{
+    (void)ctx;
+    int best = -1;
+    uint64_t best_term = 0;
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        const struct raft *r = s != NULL ? node_raft(s) : NULL;
+        if (r != NULL && r->role == RAFT_LEADER && r->term > best_term) {
+            best = (int)i;
+            best_term = r->term;
+        }
+    }
+    *term = best_term;
+    return best;
+}
+
 void sim_node_adapter_ops(struct sim_node_adapter *a,
                           struct sim_server_ops *out)
 {
@@ -905,6 +1010,7 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
     out->check = adapter_check;
     out->may_crash = adapter_may_crash;
     out->describe = adapter_describe;
+    out->leader = adapter_leader;
     /* Memory durability never touches the disk.  With fsync, corruption is
      * drawn within disk_may_damage's limit; a node that refuses its
      * corrupt files is wiped before its next start and rejoins. */

@@ -13,9 +13,10 @@
  * the disk is emptied before a restart.
  *
  * Knobs (cluster size, durability, election timeout, heartbeat, snapshot
- * threshold, lease reads, redirects, key space, clients) are drawn from the
- * seed by sim_node_knobs_draw() with their own generator, so they never
- * shift the world's random stream.
+ * threshold, lease reads, redirects, key space, clients, Raft tuning,
+ * read-mostly load, scenario profile) are drawn from the seed by
+ * sim_node_knobs_draw() with their own generator, so they never shift the
+ * world's random stream.
  *
  * The check (sim_server_ops.check), run after every event:
  *   - at most one leader per term over the whole run;
@@ -30,7 +31,9 @@
  *   - log matching: where two logs hold the same term at the same index,
  *     the entries there and in a window before it are identical;
  *   - replica state: every node at applied index i has the same kv_digest
- *     as any node ever seen at i.
+ *     as any node ever seen at i;
+ *   - lease safety: while a leader's lease is valid by its own current
+ *     clock, no leader of a later term has committed its no-op.
  * A node that stopped itself (node_failed: storage failure) is reported to
  * the runner as fatal, which crashes and restarts it.
  *
@@ -73,6 +76,20 @@ struct sim_node_knobs {
     uint32_t alloc_fail_ppm;   /* node allocations failing (fault phase) */
     unsigned wipe_pct;         /* fsync: restarts that wipe the disk first */
     uint64_t wipe_seed;        /* the wipe draws' own generator */
+    uint32_t append_max_bytes; /* raft-append-max-bytes (1: one entry) */
+    uint32_t inflight_max_msgs; /* raft-inflight-max-msgs (1: stop-and-wait) */
+    bool check_quorum;         /* raft-check-quorum */
+    unsigned read_pct;         /* read-mostly workload (0: the usual mix) */
+    unsigned profile;          /* enum sim_node_profile */
+    unsigned fault_focus;      /* sim_run_config.fault_focus */
+};
+
+/* A scenario profile overrides a few knobs and focuses the faults on one
+ * kind, for safety mechanisms that only a rare combination exercises. */
+enum sim_node_profile {
+    SIM_PROFILE_NONE = 0,
+    SIM_PROFILE_FIGURE8,  /* one-entry stop-and-wait appends, leaders deposed */
+    SIM_PROFILE_LEASE,    /* no CheckQuorum, lease reads, read-mostly, bridges */
 };
 
 /* Draws every knob from seed.  nodes_fixed > 0 pins the cluster size. */

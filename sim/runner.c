@@ -201,6 +201,16 @@ static bool hook_may_crash(void *ctx, unsigned node)
     return r->ops->may_crash(r->ops->ctx, servers, r->cfg->nodes, node);
 }
 
+static int hook_leader(void *ctx, uint64_t *term)
+{
+    struct run *r = ctx;
+    if (r->ops->leader == NULL)
+        return -1;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    return r->ops->leader(r->ops->ctx, servers, r->cfg->nodes, term);
+}
+
 static struct sim_disk *hook_disk(void *ctx, unsigned node)
 {
     struct run *r = ctx;
@@ -365,8 +375,11 @@ static void setup(struct run *r, struct sim_swarm *sw)
     struct cairn_rng *rng = sim_world_rng(r->w);
     sim_swarm_draw(rng, cfg->nodes, sw);
     for (unsigned k = 0; k < SIM_FAULT_KIND_COUNT; k++)
-        if (r->ops->unsupported[k] || cfg->no_faults)
+        if (r->ops->unsupported[k] || cfg->no_faults ||
+            (cfg->fault_focus > 0 && k + 1 != cfg->fault_focus))
             sw->enabled[k] = false;
+        else if (k + 1 == cfg->fault_focus)
+            sw->enabled[k] = true;
     struct sim_net_config ncfg;
     sim_net_config_default(&ncfg);
     ncfg.link.latency_min_us = sw->latency_min_us;
@@ -509,13 +522,14 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
         .clients = cfg->clients, .first_host = cfg->nodes,
         .servers = cfg->nodes, .port = CLIENT_PORT, .keys = cfg->keys,
         .think_us_max = 10000, .timeout_ms = 500, .ttl_pct = cfg->ttl_pct,
+        .read_pct = cfg->read_pct,
         .admin_permille = cfg->admin_permille,
         .admin_no_self_add = cfg->admin_no_self_add,
         .admin_transfer_only = cfg->admin_transfer_only};
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
                                     hook_wall_step, hook_may_crash,
-                                    hook_disk, NULL, NULL};
+                                    hook_disk, NULL, NULL, hook_leader};
     if (ops->may_corrupt != NULL) {
         hooks.may_corrupt = hook_may_corrupt;
         hooks.corrupted = hook_corrupted;

@@ -51,6 +51,10 @@ struct sim_server_ops {
      * promise needs a majority up (memory durability) says no past it. */
     bool (*may_crash)(void *ctx, void *const *servers, unsigned count,
                       unsigned node);
+    /* Optional: the node that leads the highest term now (*term set), or
+     * -1 (servers as for check); lets the fault schedule depose leaders. */
+    int (*leader)(void *ctx, void *const *servers, unsigned count,
+                  uint64_t *term);
     /* Fault kinds this server cannot survive by design (e.g. corruption on a
      * single copy); never drawn. */
     bool unsupported[SIM_FAULT_KIND_COUNT];
@@ -85,6 +89,8 @@ struct sim_run_config {
                                    default): after every event */
     uint64_t fault_delay_us; /* faults start this long after the start */
     unsigned ttl_pct;        /* workload side ops on TTL keys, percent */
+    unsigned read_pct;       /* workload GET share (0: the usual mix) */
+    unsigned fault_focus;    /* 0: the swarm's mix; k + 1: only fault kind k */
     unsigned admin_permille; /* workload admin ops (transfer, membership) */
     bool admin_no_self_add;  /* narrows a replay: no ADDNODE of oneself */
     bool admin_transfer_only; /* narrows a replay: only transfers */

@@ -405,7 +405,10 @@ static void send_request(struct client *c)
         return;
     }
     unsigned k = (unsigned)cairn_rng_below(rng, wl->cfg.keys);
-    enum lin_op_kind kind = pick_kind(rng);
+    enum lin_op_kind kind =
+        wl->cfg.read_pct > 0 && cairn_rng_below(rng, 100) < wl->cfg.read_pct
+            ? LIN_GET
+            : pick_kind(rng);
     if (kind == LIN_APPEND && wl->appended[k] > LIN_VALUE_LEN_MAX / 2)
         kind = LIN_SET;
     char key[24], val[40];

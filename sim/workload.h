@@ -22,6 +22,8 @@
  * replication, for the replica-state check.  With admin_permille > 0 a
  * share are CLUSTER TRANSFER / DELNODE / ADDNODE of random servers:
  * leadership transfers and membership changes while faults are active.
+ * With read_pct > 0 that share of the checked ops are GETs, the rest the
+ * usual mix: read-mostly runs with long gaps between writes.
  * Values per key stay under LIN_VALUE_LEN_MAX: clients stop APPENDing to a
  * key that has grown past half of it.
  */
@@ -43,6 +45,7 @@ struct sim_workload_config {
     uint64_t think_us_max; /* pause between a reply and the next request */
     uint64_t timeout_ms;   /* no reply by then: unknown, reconnect */
     unsigned ttl_pct;      /* share of side ops on TTL keys (0: none) */
+    unsigned read_pct;     /* GETs among checked ops (0: the usual mix) */
     unsigned admin_permille; /* CLUSTER TRANSFER/DELNODE/ADDNODE side ops */
     bool admin_no_self_add;  /* never ADDNODE the server the client is on */
     bool admin_transfer_only; /* no membership changes, only transfers */

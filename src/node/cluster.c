@@ -839,6 +839,9 @@ static void raft_config_fill(struct cluster *c)
     c->rcfg.election_timeout_ms_max = 2u * (uint32_t)c->cfg->election_timeout_ms;
     c->rcfg.heartbeat_interval_ms = (uint32_t)c->cfg->heartbeat_ms;
     c->rcfg.lease_reads = c->cfg->lease_reads;
+    c->rcfg.check_quorum = c->cfg->raft_check_quorum;
+    c->rcfg.inflight_msgs_max = (uint32_t)c->cfg->raft_inflight_max_msgs;
+    c->rcfg.append_bytes_max = (uint32_t)c->cfg->raft_append_max_bytes;
     c->op_timeout_ms = 2ull * c->rcfg.election_timeout_ms_max;
     c->snap_every = (uint64_t)c->cfg->snapshot_entries;
     /* Keep a quarter of a snapshot interval of log (at most raft's default)

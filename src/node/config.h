@@ -68,6 +68,13 @@ struct node_config {
     int64_t read_mode;      /* enum config_read_mode */
     bool cluster_redirect;  /* followers answer -MOVED instead of forwarding */
     int64_t snapshot_entries; /* applied entries between snapshots */
+    /* Raft tuning (docs/design/cluster.md): entry bytes per AppendEntries
+     * (soft: one entry always fits), AppendEntries in flight per follower,
+     * CheckQuorum with leader stickiness (off: lease reads fall back to
+     * ReadIndex). */
+    int64_t raft_append_max_bytes;
+    int64_t raft_inflight_max_msgs;
+    bool raft_check_quorum;
 };
 
 enum config_durability {

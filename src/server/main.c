@@ -94,7 +94,8 @@ static void usage(FILE *out)
             "Settings: node-id, cluster-peers, cluster-port, cluster-secret,\n"
             "durability (memory|fsync), dir, election-timeout-ms,\n"
             "heartbeat-ms, lease-reads, read-mode (linearizable|local),\n"
-            "cluster-redirect.\n");
+            "cluster-redirect, raft-append-max-bytes, raft-inflight-max-msgs,\n"
+            "raft-check-quorum.\n");
 }
 
 /* Reads a whole config file into a malloc'd buffer.  Returns 0 or -1 with

@@ -203,6 +203,49 @@ static void every_setting_round_trips_through_format(void **state)
     assert_memory_equal(&c, &d, sizeof(c));
 }
 
+/* The Raft tuning settings: defaults equal to raft's own, bounds checked,
+ * every spelling of a bad value refused with a clear error. */
+static void raft_tuning_settings(void **state)
+{
+    (void)state;
+    struct node_config c;
+    config_init(&c);
+    assert_int_equal(c.raft_append_max_bytes, 1048576);
+    assert_int_equal(c.raft_inflight_max_msgs, 256);
+    assert_true(c.raft_check_quorum);
+    static const char text[] = "raft-append-max-bytes 1\n"
+                               "RAFT-INFLIGHT-MAX-MSGS 1\n"
+                               "raft-check-quorum no\n";
+    char err[CONFIG_ERR_MAX] = "";
+    assert_int_equal(config_load_text(&c, text, strlen(text), err,
+                                      sizeof(err)), 0);
+    assert_int_equal(c.raft_append_max_bytes, 1);
+    assert_int_equal(c.raft_inflight_max_msgs, 1);
+    assert_false(c.raft_check_quorum);
+    char v[64];
+    get(&c, "raft-check-quorum", v, sizeof(v));
+    assert_string_equal(v, "no");
+    get(&c, "raft-append-max-bytes", v, sizeof(v));
+    assert_string_equal(v, "1");
+    const char *argv[] = {"--raft-append-max-bytes", "16777216",
+                          "--raft-check-quorum", "yes",
+                          "--raft-inflight-max-msgs", "256"};
+    assert_int_equal(config_load_args(&c, 6, argv, err, sizeof(err)), 0);
+    assert_int_equal(c.raft_append_max_bytes, 16777216);
+    assert_int_equal(c.raft_inflight_max_msgs, 256);
+    assert_true(c.raft_check_quorum);
+    expect_error("raft-append-max-bytes 0\n", "between 1 and 16777216");
+    expect_error("raft-append-max-bytes 16777217\n",
+                 "between 1 and 16777216");
+    expect_error("raft-append-max-bytes 1mb\n", "parsed into an integer");
+    expect_error("raft-inflight-max-msgs 0\n", "between 1 and 256");
+    expect_error("raft-inflight-max-msgs 257\n", "between 1 and 256");
+    expect_error("raft-check-quorum off\n", "'yes' or 'no'");
+    const struct config_def *d = config_find("raft-check-quorum", 17);
+    assert_non_null(d);
+    assert_true(d->flags & CONFIG_IMMUTABLE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +256,7 @@ int main(void)
         cmocka_unit_test(failed_value_leaves_setting_unchanged),
         cmocka_unit_test(command_line_options),
         cmocka_unit_test(every_setting_round_trips_through_format),
+        cmocka_unit_test(raft_tuning_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,14 @@ static struct sim_disk *h_disk(void *ctx, unsigned node)
     return s->disk;
 }
 
+/* Node 1 "leads" while it is up (the depose fault isolates it). */
+static int h_leader(void *ctx, uint64_t *term)
+{
+    struct hooks_state *s = ctx;
+    *term = (uint64_t)s->restarts[1] + 1; /* a new term after each restart */
+    return s->down[1] ? -1 : 1;
+}
+
 static void swarm_draw_is_a_function_of_the_seed(void **state)
 {
     (void)state;
@@ -100,7 +108,7 @@ static void schedule_crashes_restarts_and_quiesces(void **state)
     sw.fault_len_max_us = 200000;
     sw.crashed_max = 1;
     struct sim_fault_hooks hooks = {&s, h_crash, h_restart, h_step, NULL, h_disk,
-                                    NULL, NULL};
+                                    NULL, NULL, h_leader};
     struct sim_faults *f = sim_faults_new(w, net, 3, &sw, &hooks);
     sim_faults_start(f);
     for (int i = 0; i < 100; i++) {

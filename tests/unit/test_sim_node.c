@@ -28,6 +28,7 @@ static void config_for(uint64_t seed, unsigned nodes,
     cfg->clients = k->clients;
     cfg->keys = k->keys;
     cfg->ttl_pct = k->ttl_pct;
+    cfg->read_pct = k->read_pct;
     cfg->admin_permille = k->admin_permille;
     cfg->admin_transfer_only = true;
     cfg->fault_us = 2000000;
@@ -56,6 +57,10 @@ static void three_nodes_without_faults_pass_and_replay(void **state)
     struct sim_run_config cfg;
     config_for(test_seed(7), 3, &k, &cfg);
     cfg.no_faults = true;
+    /* The throughput floor below is for Raft's default replication window
+     * (one-entry stop-and-wait appends over slow links time out clients). */
+    k.append_max_bytes = 1048576;
+    k.inflight_max_msgs = 256;
     struct sim_run_result a, b;
     struct sim_node_check_stats st;
     run_once(&k, &cfg, &a, &st);
