@@ -32,10 +32,11 @@
  * CAIRN_EAGAIN).  The node stays RECOVERING until it applies a
  * configuration after that index making it a voter: replaying the log it
  * also meets configurations of its old incarnation that list it as a
- * voter, and those must not count.  A recovering node never answers a
- * vote request, nor does any node whose own log does not make it a voter
- * (cluster_member_accepts), so an empty restart never votes or
- * acknowledges with state it lost.  With no answer from some peer the node
+ * voter, and those must not count.  A recovering node answers no Raft
+ * message before the ACK (cluster_member_accepts), so an empty restart
+ * never votes or acknowledges with state it lost; after it, it grants
+ * votes by Raft's rules, as every learner does (a learner may have been
+ * promoted by an entry it has not received).  With no answer from some peer the node
  * keeps waiting: it never guesses.  In fsync mode an empty directory (a wiped
  * disk) takes the same path; the ACK takes effect once a durable rejoin
  * mark holds its index (cluster_storage.c), so a crash while catching up
@@ -571,8 +572,16 @@ bool cluster_member_accepts(const struct cluster *c, const struct raft_msg *m)
 {
     if (c->recovering && !c->rejoin_acked)
         return false;
+    /* Votes are granted by Raft's rules whatever our own view of our role:
+     * the candidate counts them only where its configuration makes us a
+     * voter, and a learner promoted by an entry it has not received yet
+     * must vote, or a group that needs it can never elect (etcd-io/etcd
+     * #10998; sim seed 42).  A re-admitted node's log from the ACK on is
+     * its own, and a candidate whose configuration still lists the old
+     * incarnation lacks the removal, which a majority of the new
+     * configuration holds committed, so it cannot win. */
     if (m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_PREVOTE)
-        return !c->recovering && self_is_voter(c);
+        return true;
     /* While recovering, configurations of the lost incarnation met while
      * catching up can make raft campaign: its own vote would count, so it
      * must never collect the others' (nor take a leadership transfer). */

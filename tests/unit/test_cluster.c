@@ -750,6 +750,63 @@ static void memory_restart_rejoins_without_voting_old_state(void **state)
     world_fini(&w);
 }
 
+static bool leader_sees_voter(struct world *w, uint64_t leader, uint64_t id)
+{
+    struct raft_status st;
+    raft_status_get(node_cluster(w->m[leader].n)->raft, &st);
+    const struct raft_member *m = raft_conf_find(&st.conf, id);
+    return m != NULL && m->role == RAFT_VOTER;
+}
+
+/* Sim seed 42: the leader appends the promotion of a re-admitted learner,
+ * the others get it, the learner does not, and the leader dies.  The
+ * survivor's configuration needs the learner's vote; a learner that
+ * grants votes only once it knows itself a voter would stall the group
+ * for good (etcd-io/etcd#10998). */
+static void promoted_learner_votes_before_it_knows(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    uint64_t o = f % N + 1;
+    if (o == leader)
+        o = o % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 50);
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    int t = 0;
+    for (; t < 5000 && leader_sees_voter(&w, leader, f); t++)
+        step(&w); /* the old incarnation's removal */
+    assert_false(leader_sees_voter(&w, leader, f));
+    for (t = 0; t < 5000 && !leader_sees_voter(&w, leader, f); t++)
+        step(&w);
+    assert_true(leader_sees_voter(&w, leader, f));
+    w.cut[leader][f] = true; /* the promotion never reaches f */
+    for (t = 0; t < 2000 && !leader_sees_voter(&w, o, f); t++)
+        step(&w);
+    assert_true(leader_sees_voter(&w, o, f));
+    assert_true(status(&w, f).recovering);
+    member_crash(&w, leader);
+    for (t = 0; t < 5000 && status(&w, o).role != RAFT_LEADER &&
+                status(&w, f).role != RAFT_LEADER; t++)
+        step(&w);
+    uint64_t l2 = status(&w, o).role == RAFT_LEADER ? o : f;
+    assert_int_equal(status(&w, l2).role, RAFT_LEADER);
+    for (t = 0; t < 3000 && (status(&w, f).recovering ||
+                             !status(&w, f).voter); t++)
+        step(&w);
+    assert_false(status(&w, f).recovering);
+    struct io_fake_conn *c2 = client(&w, l2);
+    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 3000), "+OK\r\n");
+    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
+                        "$1\r\n1\r\n");
+    world_fini(&w);
+}
+
 /* Bug 6 of the simulator: a REJOIN still in flight when the restarted
  * node has been re-admitted and promoted must not make the leader (the
  * same one, or a later one) re-admit it again, which removes a healthy
@@ -1530,6 +1587,7 @@ int main(void)
         cmocka_unit_test(removal_waits_when_a_link_just_broke),
         cmocka_unit_test(second_life_after_a_partial_catch_up_is_readmitted),
         cmocka_unit_test(recovering_node_asks_again_when_its_link_comes_up),
+        cmocka_unit_test(promoted_learner_votes_before_it_knows),
         cmocka_unit_test(restarted_node_catches_up_from_a_snapshot),
         cmocka_unit_test(snapshot_carries_the_timestamp_floor),
         cmocka_unit_test(allocation_failure_in_apply_stops_the_node),
