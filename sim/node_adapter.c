@@ -90,6 +90,7 @@ struct slot_disk {
     bool rejoin_stop;   /* stopped once in the middle of this rejoin */
     int refused_status;
     uint64_t corruptions;
+    uint64_t remove_asked_until; /* a DELNODE of it may be on its way */
 };
 
 struct index_rec {
@@ -778,10 +779,81 @@ static bool conf_keeps(const struct sim_node_adapter *a,
     return voters == 0 || intact >= voters / 2 + 1;
 }
 
+/* How long a DELNODE the workload sent may still reach a leader and be
+ * queued there: longer than the longest fault (a clog or pause of 5 s)
+ * plus delivery.  Once queued it is seen in the leader's tasks. */
+#define REMOVAL_ASKED_US (6 * 1000 * 1000)
+
+/* Slots whose removal may be in flight: a DELNODE sent lately, or an
+ * admin task naming it queued on a live node (tasks of a leader). */
+static uint32_t removals_pending(const struct sim_node_adapter *a,
+                                 void *const *servers, unsigned count)
+{
+    struct sim_world *w = sim_world_active();
+    uint64_t now = w != NULL ? sim_world_now_us(w) : 0;
+    uint32_t mask = 0;
+    for (unsigned i = 0; i < count; i++) {
+        if (now < a->disk[i].remove_asked_until)
+            mask |= 1u << i;
+        const struct server *s = servers[i];
+        const struct cluster *c = s != NULL ? node_cluster(s->n) : NULL;
+        for (size_t t = 0; c != NULL && t < c->n_tasks; t++)
+            if (c->tasks[t].incarnation == 0 && c->tasks[t].id >= 1 &&
+                c->tasks[t].id <= count)
+                mask |= 1u << (c->tasks[t].id - 1);
+    }
+    return mask;
+}
+
+/* conf_keeps for the configuration that conf becomes if the voters in
+ * `gone` (a bit per slot) are removed and node, if a learner, promoted;
+ * a tainted learner counts as a voter too (its promotion may be in
+ * flight, and nothing shows its damage to the leader). */
+static bool conf_keeps_without(const struct sim_node_adapter *a,
+                               const struct raft_conf *conf, unsigned count,
+                               unsigned node, uint32_t gone)
+{
+    unsigned voters = 0, intact = 0;
+    for (uint32_t i = 0; i < conf->n_members; i++) {
+        uint64_t slot = conf->members[i].id - 1;
+        bool voter = conf->members[i].role == RAFT_VOTER ||
+                     (slot < count && (slot == node || a->disk[slot].tainted));
+        if (!voter || (slot < count && (gone >> slot) & 1u))
+            continue;
+        voters++;
+        if (slot < count && slot != node && slot_intact(a, (unsigned)slot))
+            intact++;
+    }
+    return voters == 0 || intact >= voters / 2 + 1;
+}
+
+/* Every configuration r holds (the latest, appended or not, and the
+ * committed one) keeps a majority of intact voters without node, even
+ * once every removal in flight of an intact voter is done (removing more
+ * intact voters never helps, so all of them at once is the worst case;
+ * removing one that is not intact only helps). */
+static bool raft_confs_keep(const struct sim_node_adapter *a,
+                            const struct raft *r, unsigned count,
+                            unsigned node, uint32_t pending)
+{
+    uint32_t gone = 0;
+    for (unsigned i = 0; i < count; i++)
+        if ((pending >> i) & 1u && i != node && slot_intact(a, i))
+            gone |= 1u << i;
+    struct raft_status st;
+    raft_status_get(r, &st);
+    struct raft_conf committed;
+    raft_conf_committed(r, &committed);
+    return conf_keeps_without(a, &st.conf, count, node, gone) &&
+           conf_keeps_without(a, &committed, count, node, gone);
+}
+
 /* May node's data be damaged (bits flipped, disk wiped) now?  Only while
  * every configuration a live node holds (the founding one if none) keeps
  * a majority of intact voters without it: corrupting a majority's files
- * loses acknowledged writes by definition. */
+ * loses acknowledged writes by definition.  "Holds" includes the
+ * committed configuration next to the latest, and removals in flight
+ * (see raft_confs_keep and adapter_may_change). */
 static bool disk_may_damage(const struct sim_node_adapter *a,
                             void *const *servers, unsigned count,
                             unsigned node)
@@ -789,6 +861,7 @@ static bool disk_may_damage(const struct sim_node_adapter *a,
     if (a->k.durability != CONFIG_DURABILITY_FSYNC)
         return false;
     bool seen = false;
+    uint32_t pending = removals_pending(a, servers, count);
     for (unsigned i = 0; i < count; i++) {
         struct server *s = servers[i];
         const struct raft *r = s != NULL ? node_raft(s) : NULL;
@@ -796,7 +869,7 @@ static bool disk_may_damage(const struct sim_node_adapter *a,
             continue;
         struct raft_status st;
         raft_status_get(r, &st);
-        if (!conf_keeps(a, &st.conf, count, node))
+        if (!raft_confs_keep(a, r, count, node, pending))
             return false;
         seen = seen || st.conf.n_members > 0;
     }
@@ -810,6 +883,42 @@ static bool disk_may_damage(const struct sim_node_adapter *a,
         founding.members[i].role = RAFT_VOTER;
     }
     return conf_keeps(a, &founding, count, node);
+}
+
+/* The operator's side of the same limit (found by seed 978): damage is
+ * latent until the node reads its files at a start, so a node cannot see
+ * it, and its own check (change_keeps_quorum: the rest answers) passes.
+ * A DELNODE that leaves a configuration whose intact voters are no
+ * majority (bits flipped on two of five voters, then two removals:
+ * {2,5} with 5 tainted; 5 refuses its files at the next start, is wiped
+ * and the group can never elect) goes beyond the fsync promise just as
+ * damaging that majority would.  So the workload removes an intact voter
+ * only where every configuration a live node holds keeps an intact
+ * majority without it (and without the other removals in flight), and
+ * adds no node whose disk is tainted (it would become a voter).  Removing
+ * a voter that is not intact only helps; the node's own deferral covers
+ * what it can see (silent or empty members). */
+static bool adapter_may_change(void *ctx, void *const *servers,
+                               unsigned count, unsigned target, bool add)
+{
+    struct sim_node_adapter *a = ctx;
+    if (a->k.durability != CONFIG_DURABILITY_FSYNC || target >= count)
+        return true;
+    if (add)
+        return !a->disk[target].tainted;
+    if (!slot_intact(a, target))
+        return true;
+    uint32_t pending = removals_pending(a, servers, count) | 1u << target;
+    for (unsigned i = 0; i < count; i++) {
+        struct server *s = servers[i];
+        const struct raft *r = s != NULL ? node_raft(s) : NULL;
+        if (r != NULL && !raft_confs_keep(a, r, count, count, pending))
+            return false;
+    }
+    struct sim_world *w = sim_world_active();
+    a->disk[target].remove_asked_until =
+        (w != NULL ? sim_world_now_us(w) : 0) + REMOVAL_ASKED_US;
+    return true;
 }
 
 static bool adapter_may_corrupt(void *ctx, void *const *servers,
@@ -1022,6 +1131,7 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
         out->corrupted = adapter_corrupted;
         out->wipe = adapter_wipe;
         out->restart_at_quiesce = adapter_restart_at_quiesce;
+        out->may_change = adapter_may_change;
     }
 }
 

@@ -225,6 +225,15 @@ static bool hook_may_corrupt(void *ctx, unsigned node)
     return r->ops->may_corrupt(r->ops->ctx, servers, r->cfg->nodes, node);
 }
 
+static bool hook_may_change(void *ctx, unsigned target, bool add)
+{
+    struct run *r = ctx;
+    void *servers[SIM_HOSTS_MAX];
+    servers_get(r, servers);
+    return r->ops->may_change(r->ops->ctx, servers, r->cfg->nodes, target,
+                              add);
+}
+
 static void hook_corrupted(void *ctx, unsigned node)
 {
     struct run *r = ctx;
@@ -529,6 +538,10 @@ void sim_run(const struct sim_run_config *cfg, const struct sim_server_ops *ops,
         .admin_permille = cfg->admin_permille,
         .admin_no_self_add = cfg->admin_no_self_add,
         .admin_transfer_only = cfg->admin_transfer_only};
+    if (ops->may_change != NULL) {
+        wcfg.may_change = hook_may_change;
+        wcfg.change_ctx = &r;
+    }
     struct sim_workload *wl = sim_workload_new(r.w, r.net, h, &wcfg);
     struct sim_fault_hooks hooks = {&r, hook_crash, hook_restart,
                                     hook_wall_step, hook_may_crash,

@@ -71,6 +71,12 @@ struct sim_server_ops {
     /* Optional: when the faults stop, should node (up) be restarted, e.g.
      * so that a disk that took flipped bits is read back at least once? */
     bool (*restart_at_quiesce)(void *ctx, unsigned node);
+    /* Optional: may the workload ask for a membership change of target
+     * now (add: ADDNODE, else DELNODE)?  The operator's side of the disk
+     * fault limit: the server says no where the change would leave a
+     * configuration without a majority of intact copies. */
+    bool (*may_change)(void *ctx, void *const *servers, unsigned count,
+                       unsigned target, bool add);
 };
 
 struct sim_run_config {

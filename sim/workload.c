@@ -377,6 +377,9 @@ static void send_admin(struct client *c)
         x = 0; /* quarantine: ADDNODE of the receiving node itself */
     if (wl->cfg.admin_transfer_only)
         x = 0;
+    if (x >= 2 && wl->cfg.may_change != NULL &&
+        !wl->cfg.may_change(wl->cfg.change_ctx, target, x == 3))
+        x = 0; /* beyond the servers' promise with the faults drawn */
     const char *sub = x < 2 ? "TRANSFER" : x == 2 ? "DELNODE" : "ADDNODE";
     const char *argv[4] = {"CLUSTER", sub, id, addr};
     size_t lens[4] = {7, strlen(sub), ilen, alen};

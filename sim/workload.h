@@ -49,6 +49,11 @@ struct sim_workload_config {
     unsigned admin_permille; /* CLUSTER TRANSFER/DELNODE/ADDNODE side ops */
     bool admin_no_self_add;  /* never ADDNODE the server the client is on */
     bool admin_transfer_only; /* no membership changes, only transfers */
+    /* Optional: may a DELNODE (add false) or ADDNODE (add true) of server
+     * target be sent now?  A refused one is sent as a TRANSFER instead (no
+     * other draw changes). */
+    bool (*may_change)(void *ctx, unsigned target, bool add);
+    void *change_ctx;
 };
 
 struct sim_workload_stats {

@@ -186,11 +186,93 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
     ops.corrupted = NULL;
     ops.wipe = NULL;
     ops.restart_at_quiesce = NULL;
+    ops.may_change = NULL;
     struct sim_run_result r;
     sim_run(&cfg, &ops, &r);
     sim_node_adapter_free(a);
     assert_int_equal(r.outcome, SIM_RUN_INVARIANT);
     assert_non_null(strstr(r.invariant, "replica state"));
+}
+
+/* The fsync disk-damage limit over time (sim.md bug 11, seed 978): bits
+ * flipped on two of five voters were within the limit, then two DELNODEs
+ * left {2,5} with 5 tainted, and the group could never elect once 5
+ * refused its files.  Asked once the group is formed (no faults), the
+ * adapter must refuse a removal that leaves the intact voters no
+ * majority, and damage that an intact voter's removal in flight would
+ * make fatal; removals of damaged voters always pass. */
+struct limit_probe {
+    struct sim_server_ops inner;
+    unsigned calls;
+    bool asked;
+    bool got[10];
+};
+
+static int lp_check(void *ctx, void *const *servers, unsigned count,
+                    char *msg, size_t msg_len)
+{
+    struct limit_probe *p = ctx;
+    struct sim_server_ops *in = &p->inner;
+    void *a = in->ctx;
+    if (++p->calls == 1500 && count == 5) {
+        bool *g = p->got;
+        p->asked = true;
+        g[0] = in->may_corrupt(a, servers, count, 1);    /* {1..5}: yes */
+        g[1] = in->may_change(a, servers, count, 0, false); /* DELNODE 1 */
+        g[2] = in->may_corrupt(a, servers, count, 2);    /* {2,3,4,5}: yes */
+        in->corrupted(a, 2);                              /* node 3 */
+        g[3] = in->may_corrupt(a, servers, count, 1);    /* 2 of 4 left */
+        g[4] = in->may_change(a, servers, count, 1, false); /* {3,4,5} */
+        g[5] = in->may_change(a, servers, count, 3, false); /* {3,5} */
+        g[6] = in->may_change(a, servers, count, 2, false); /* tainted 3 */
+        g[7] = in->may_change(a, servers, count, 2, true);  /* ADD tainted */
+        g[8] = in->may_change(a, servers, count, 0, true);  /* ADD intact */
+        g[9] = in->may_corrupt(a, servers, count, 4);    /* {3,4,5} */
+    }
+    return in->check(a, servers, count, msg, msg_len);
+}
+
+static void lp_free(void *ctx, void *server)
+{
+    struct limit_probe *p = ctx;
+    p->inner.free(p->inner.ctx, server);
+}
+
+static void *lp_start(void *ctx, struct io *io, unsigned node, uint16_t port,
+                      sim_fatal_fn fatal, void *fatal_ctx)
+{
+    struct limit_probe *p = ctx;
+    return p->inner.start(p->inner.ctx, io, node, port, fatal, fatal_ctx);
+}
+
+static void membership_changes_keep_the_disk_fault_limit(void **state)
+{
+    (void)state;
+    struct sim_node_knobs k;
+    struct sim_run_config cfg;
+    config_for(test_seed(11), 5, &k, &cfg);
+    k.durability = CONFIG_DURABILITY_FSYNC;
+    k.wipe_pct = 0;
+    cfg.no_faults = true;
+    struct sim_node_adapter *a = sim_node_adapter_new(&k);
+    struct limit_probe p = {0};
+    sim_node_adapter_ops(a, &p.inner);
+    assert_non_null(p.inner.may_change);
+    struct sim_server_ops ops = {0};
+    ops.name = p.inner.name;
+    ops.ctx = &p;
+    ops.start = lp_start;
+    ops.free = lp_free;
+    ops.check = lp_check;
+    struct sim_run_result r;
+    sim_run(&cfg, &ops, &r);
+    sim_node_adapter_free(a);
+    assert_true(p.asked);
+    static const bool want[10] = {true,  true,  true, false, true,
+                                  false, true,  false, true, false};
+    for (unsigned i = 0; i < 10; i++)
+        if (p.got[i] != want[i])
+            fail_msg("answer %u: %d, expected %d", i, p.got[i], want[i]);
 }
 
 /* A simulated crash is process death: callbacks never fire.  Two owners
@@ -213,6 +295,7 @@ int main(void)
         cmocka_unit_test(faulty_runs_keep_safety),
         cmocka_unit_test(wiped_nodes_rejoin_without_voting_lost_state),
         cmocka_unit_test(a_replica_changed_outside_the_log_is_caught),
+        cmocka_unit_test(membership_changes_keep_the_disk_fault_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
