@@ -29,10 +29,11 @@
  * (from then on the node accepts Raft traffic: per-connection order means
  * everything after the ACK is addressed to the learner), and promotes it
  * once it holds everything committed (raft refuses earlier with
- * CAIRN_EAGAIN).  The node stays RECOVERING until it applies a
- * configuration after that index making it a voter: replaying the log it
- * also meets configurations of its old incarnation that list it as a
- * voter, and those must not count.  A recovering node never answers a
+ * CAIRN_EAGAIN).  The node stays RECOVERING until a configuration after
+ * that index makes it a voter (in memory mode once appended after the
+ * ACK's entry, else once applied: cluster_member_appended_conf): replaying
+ * the log it also meets configurations of its old incarnation that list
+ * it as a voter, and those must not count.  A recovering node never answers a
  * vote request, nor does any node whose own log does not make it a voter
  * (cluster_member_accepts), so an empty restart never votes or
  * acknowledges with state it lost.  With no answer from some peer the node
