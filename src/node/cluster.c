@@ -480,6 +480,7 @@ static void recv_raft(struct cluster *c, uint64_t from, struct reader *r)
     }
     if (dm->msg.from != from || c->raft == NULL)
         return;
+    cluster_member_appended_conf(c);
     if (!cluster_member_accepts(c, &dm->msg))
         return;
     if (dm->msg.type == RAFT_MSG_APPEND_RESP && dm->msg.append_resp.success &&

@@ -154,6 +154,7 @@ struct cluster {
     bool recovering;          /* restarted empty: not re-admitted */
     bool rejoin_acked;        /* leader made us a learner: accept raft */
     uint64_t rejoin_index;    /* ... at this index (REJOIN_ACK) */
+    uint64_t rejoin_term;     /* term of the leader's entry there; 0: unknown */
     bool rejoin_marking;      /* fsync: the ACK's mark is being written */
     uint64_t hello_sent_ms;
     struct cairn_rng rng;     /* REJOIN_CHECK nonces, incarnation */
@@ -388,6 +389,9 @@ int cluster_member_create(struct cluster *c, bool bootstrap);
 void cluster_member_peer_add(struct cluster *c, uint64_t id, const char *host,
                              uint16_t port);
 void cluster_member_applied_conf(struct cluster *c);
+/* Memory mode: ends recovering once this life's promotion is in the log
+ * (before a Raft message is taken in). */
+void cluster_member_appended_conf(struct cluster *c);
 int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id);
 bool cluster_member_accepts(const struct cluster *c,
                             const struct raft_msg *m);

@@ -29,14 +29,15 @@
  * (from then on the node accepts Raft traffic: per-connection order means
  * everything after the ACK is addressed to the learner), and promotes it
  * once it holds everything committed (raft refuses earlier with
- * CAIRN_EAGAIN).  The node stays RECOVERING until it applies a
- * configuration after that index making it a voter: replaying the log it
- * also meets configurations of its old incarnation that list it as a
- * voter, and those must not count.  A recovering node answers no Raft
- * message before the ACK (cluster_member_accepts), so an empty restart
- * never votes or acknowledges with state it lost; after it, it grants
- * votes by Raft's rules, as every learner does (a learner may have been
- * promoted by an entry it has not received).  With no answer from some peer the node
+ * CAIRN_EAGAIN).  The node stays RECOVERING until a configuration after
+ * that index makes it a voter (in memory mode once appended after the
+ * ACK's entry, else once applied: cluster_member_appended_conf): replaying
+ * the log it also meets configurations of its old incarnation that list
+ * it as a voter, and those must not count.  A recovering node answers no
+ * Raft message before the ACK (cluster_member_accepts), so an empty
+ * restart never votes or acknowledges with state it lost; after it, it
+ * grants votes by Raft's rules, as every learner does (a learner may have
+ * been promoted by an entry it has not received).  With no answer from some peer the node
  * keeps waiting: it never guesses.  In fsync mode an empty directory (a wiped
  * disk) takes the same path; the ACK takes effect once a durable rejoin
  * mark holds its index (cluster_storage.c), so a crash while catching up
@@ -73,12 +74,15 @@ static void send_small(struct cluster *c, uint64_t to, uint8_t type,
 }
 
 /* REJOIN_ACK: u64 learner index | u64 incarnation it is for (0: any, an
- * admin ADDNODE). */
+ * admin ADDNODE) | u64 term of the leader's entry at that index (0:
+ * unknown).  Index and term name the entry: a log holding it holds the
+ * leader's log up to it, where the node is a learner of this life. */
 static void send_ack(struct cluster *c, const struct cluster_task *t)
 {
     cluster_frame_begin(c, CLUSTER_FRAME_REJOIN_ACK);
     (void)put_u64(&c->frame, t->learner_index);
     (void)put_u64(&c->frame, t->incarnation);
+    (void)put_u64(&c->frame, raft_term_at(c->raft, t->learner_index));
     (void)cluster_send_frame(c, t->id, c->frame.data, c->frame.len);
 }
 
@@ -293,10 +297,12 @@ static void rejoin_node_recv(struct cluster *c, uint64_t from,
     uint64_t inc = get_u64(r);
     if (r->bad || (inc != 0 && inc != c->incarnation))
         return; /* meant for an earlier life of this id */
+    uint64_t term = r->len >= 8 ? get_u64(r) : 0; /* older ACKs: none */
     LOG_NOTICE("cluster: re-admitted as a learner by %llu at index %llu; "
                "catching up", (unsigned long long)from,
                (unsigned long long)v);
     c->rejoin_index = v;
+    c->rejoin_term = term;
     if (c->storage == NULL) {
         c->rejoin_acked = true;
     } else {
@@ -457,6 +463,12 @@ static enum task_result task_run(struct cluster *c, struct cluster_task *t)
                        (unsigned long long)t->id);
             t->learner_index = c->proposed.count > 0 ? c->proposed.first_index
                                                      : st.last_index + 1;
+        } else if (m->role == RAFT_VOTER) {
+            /* An ADDNODE of a voter: nothing to add.  No ACK: a recovering
+             * node of that id would take it and sit in the voter slot of
+             * its lost life, never removed, never applying a promotion
+             * (sim seed 622); its REJOIN re-admits it properly. */
+            return TASK_DONE;
         } else {
             t->learner_index = st.last_index; /* conservative */
         }
@@ -543,19 +555,50 @@ void cluster_peer_link(struct cluster *c, uint64_t peer_id, bool up)
     send_rejoin(c, peer_id, 0);
 }
 
+static void end_recovering(struct cluster *c)
+{
+    c->recovering = false;
+    LOG_NOTICE("cluster: node %llu is a voter again",
+               (unsigned long long)c->self_id);
+    if (c->storage != NULL)
+        cluster_storage_rejoin_mark(c, 0);
+}
+
 void cluster_member_applied_conf(struct cluster *c)
 {
     if (!c->recovering || !c->rejoin_acked ||
         c->applied_index <= c->rejoin_index)
         return;
     const struct raft_member *m = raft_conf_find(&c->applied_conf, c->self_id);
-    if (m != NULL && m->role == RAFT_VOTER) {
-        c->recovering = false;
-        LOG_NOTICE("cluster: node %llu is a voter again",
-                   (unsigned long long)c->self_id);
-        if (c->storage != NULL)
-            cluster_storage_rejoin_mark(c, 0);
-    }
+    if (m != NULL && m->role == RAFT_VOTER)
+        end_recovering(c);
+}
+
+/* Raft counts a voter from the moment its promotion is appended: the
+ * leader counted this node's acknowledgements for commits from then on,
+ * so waiting to apply the promotion can deadlock (sim seed 432: the
+ * leader died before telling it the promotion committed; the others
+ * needed its vote, which it refused while recovering).  A log holding
+ * the ACK's entry (index and term) holds the leader's log up to it, with
+ * this life a learner and the old incarnation's configurations behind
+ * it, so a later configuration making it a voter is this life's
+ * promotion.  Memory mode only: in fsync mode the rejoin mark may be
+ * cleared only once that promotion is durable; it keeps the applied
+ * rule. */
+void cluster_member_appended_conf(struct cluster *c)
+{
+    if (!c->recovering || !c->rejoin_acked || c->rejoin_term == 0 ||
+        c->storage != NULL || c->raft == NULL)
+        return;
+    if (raft_term_at(c->raft, c->rejoin_index) != c->rejoin_term)
+        return;
+    struct raft_status st;
+    raft_status_get(c->raft, &st);
+    if (st.last_index <= c->rejoin_index)
+        return;
+    const struct raft_member *m = raft_conf_find(&st.conf, c->self_id);
+    if (m != NULL && m->role == RAFT_VOTER)
+        end_recovering(c);
 }
 
 int cluster_member_change(struct cluster *c, uint8_t op, uint64_t id)

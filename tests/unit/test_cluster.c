@@ -953,6 +953,81 @@ static void removal_waits_when_a_link_just_broke(void **state)
     world_fini(&w);
 }
 
+/* Sim seed 432: a re-admitted node whose promotion is in its log is a
+ * voter by Raft's rules (the leader counts its acknowledgements from the
+ * append on).  Here the leader dies before the node learns that the
+ * promotion committed; the two left need the node's vote, which it
+ * refused while it had not applied the promotion. */
+static void promoted_node_votes_before_it_applies_its_promotion(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 50);
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    for (int t = 0; t < 5000 && !status(&w, f).voter; t++)
+        step(&w);
+    /* The promotion is appended, not applied (nothing said it committed). */
+    assert_true(status(&w, f).voter);
+    assert_true(status(&w, f).recovering);
+    member_crash(&w, leader);
+    uint64_t l2 = wait_leader(&w, 3000);
+    assert_int_not_equal(l2, leader);
+    struct io_fake_conn *c2 = client(&w, l2);
+    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
+                        "$1\r\n1\r\n");
+    assert_false(status(&w, f).recovering);
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
+/* Sim seed 622: CLUSTER ADDNODE of a voter whose node restarted empty
+ * acknowledged the empty life as if it were the member: it took the lost
+ * life's voter slot without the removal and re-add, and never left
+ * recovering.  Its REJOINs are dropped here until the ADDNODE ran, so
+ * only the ADDNODE could have admitted it; it must be re-admitted
+ * properly afterwards. */
+static void addnode_of_a_voter_does_not_admit_its_empty_life(void **state)
+{
+    (void)state;
+    struct world w;
+    world_init(&w);
+    uint64_t leader = wait_leader(&w, 3000);
+    uint64_t f = leader % N + 1;
+    struct io_fake_conn *c = client(&w, leader);
+    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    member_crash(&w, f);
+    run_ms(&w, 50);
+    w.drop_type = FRAME_REJOIN;
+    member_start(&w, f, 900 + f); /* empty: memory durability */
+    run_ms(&w, 30);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu\r\n",
+             (unsigned long long)f);
+    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    run_ms(&w, 300);
+    w.drop_type = 0;
+    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
+                                 !status(&w, f).voter); t++)
+        step(&w);
+    assert_false(status(&w, f).recovering);
+    assert_true(status(&w, f).voter);
+    assert_int_equal(status(&w, leader).members, 3);
+    struct io_fake_conn *cf = client(&w, f);
+    assert_string_equal(cmd_wait(&w, cf, "GET a\r\n", 1, 2000),
+                        "$1\r\n1\r\n");
+    wait_converged(&w, 2000);
+    assert_same_digest(&w);
+    world_fini(&w);
+}
+
 /* Steps with one INCR sent to the leader per millisecond (replies
  * ignored), so its commit index keeps moving. */
 static void run_writing(struct world *w, struct io_fake_conn *c, uint64_t ms)
@@ -1440,8 +1515,8 @@ static void one_random_run(uint64_t seed)
         }
         if (calm && rnd() % 1500 == 0) {
             /* Hand leadership over, as SIGTERM does. */
-            for (uint64_t i = 1; i <= N; i++)
-                if (status(&w, i).role == RAFT_LEADER)
+            for (uint64_t i = 1; i <= N; i++) /* one may crash above */
+                if (w.m[i].up && status(&w, i).role == RAFT_LEADER)
                     (void)io_fake_send_str(client(&w, i),
                                            "CLUSTER TRANSFER\r\n");
         }
@@ -1585,6 +1660,8 @@ int main(void)
         cmocka_unit_test(late_rejoin_to_a_new_leader_removes_nobody),
         cmocka_unit_test(removal_waits_until_the_rest_answers),
         cmocka_unit_test(removal_waits_when_a_link_just_broke),
+        cmocka_unit_test(promoted_node_votes_before_it_applies_its_promotion),
+        cmocka_unit_test(addnode_of_a_voter_does_not_admit_its_empty_life),
         cmocka_unit_test(second_life_after_a_partial_catch_up_is_readmitted),
         cmocka_unit_test(recovering_node_asks_again_when_its_link_comes_up),
         cmocka_unit_test(promoted_learner_votes_before_it_knows),
