@@ -391,8 +391,10 @@ static int change(struct cluster *c, uint8_t op, uint64_t id)
 /* A removal or a promotion takes effect in the leader's log as soon as it
  * is appended: the voters of the new configuration must hold a majority
  * that answers (this node, or a peer that answered an append, heartbeat or
- * snapshot of this term within the longest election timeout over a link
- * that has not broken since), else the change can never commit and no
+ * snapshot of this term within three heartbeat intervals, at most the
+ * longest election timeout, over a link that has not broken since: a live
+ * follower answers every heartbeat, and a longer window let a member dead
+ * for half a second count, sim seed 2774), else the change can never commit and no
  * leader can be elected in that configuration (a member down or restarted
  * empty counts in it but never answers).  Promoting a learner that just
  * died into a group whose majority is thin would stall it for good.
@@ -402,6 +404,8 @@ static bool change_keeps_quorum(struct cluster *c,
                                 bool promote)
 {
     uint64_t now = cluster_now(c);
+    uint64_t window = CAIRN_MIN((uint64_t)c->rcfg.election_timeout_ms_max,
+                                3 * (uint64_t)c->rcfg.heartbeat_interval_ms);
     uint32_t voters = 0, live = 0;
     for (uint32_t i = 0; i < conf->n_members; i++) {
         const struct raft_member *m = &conf->members[i];
@@ -414,7 +418,7 @@ static bool change_keeps_quorum(struct cluster *c,
         const struct cluster_peer *p = cluster_peer_find(c, m->id);
         if (m->id == c->self_id ||
             (p != NULL && p->answered_ms != 0 &&
-             now - p->answered_ms <= c->rcfg.election_timeout_ms_max))
+             now - p->answered_ms <= window))
             live++;
     }
     return voters == 0 || live >= voters / 2 + 1;
