@@ -227,18 +227,13 @@ int storage_snapshot_write(struct storage *s,
 }
 
 
-int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
-                      void *ctx, storage_done_cb cb)
+/* Queues a meta rewrite (the caller changed s->meta) whose completion
+ * calls cb; the meta slot is written with the next batch. */
+static int meta_job(struct storage *s, void *ctx, storage_done_cb cb)
 {
-    int rc = storage_usable(s);
-    if (rc != 0)
-        return rc;
-    if (s->meta.snap_index != 0)
-        return CAIRN_EINVAL;
     struct storage_job *j = cairn_calloc(1, sizeof(*j));
     if (j == NULL)
         return CAIRN_ENOMEM;
-    s->meta.conf = *conf;
     s->next.meta_dirty = true;
     j->kind = STORAGE_JOB_DONE;
     j->ctx = ctx;
@@ -248,6 +243,21 @@ int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
     return 0;
 }
 
+int storage_bootstrap(struct storage *s, const struct raft_conf *conf,
+                      void *ctx, storage_done_cb cb)
+{
+    int rc = storage_usable(s);
+    if (rc != 0)
+        return rc;
+    if (s->meta.snap_index != 0)
+        return CAIRN_EINVAL;
+    struct raft_conf old = s->meta.conf;
+    s->meta.conf = *conf;
+    rc = meta_job(s, ctx, cb);
+    if (rc != 0)
+        s->meta.conf = old;
+    return rc;
+}
 
 int storage_rejoin_set(struct storage *s, uint64_t index, void *ctx,
                        storage_done_cb cb)
@@ -255,17 +265,12 @@ int storage_rejoin_set(struct storage *s, uint64_t index, void *ctx,
     int rc = storage_usable(s);
     if (rc != 0)
         return rc;
-    struct storage_job *j = cairn_calloc(1, sizeof(*j));
-    if (j == NULL)
-        return CAIRN_ENOMEM;
+    uint64_t old = s->meta.rejoin;
     s->meta.rejoin = index;
-    s->next.meta_dirty = true;
-    j->kind = STORAGE_JOB_DONE;
-    j->ctx = ctx;
-    j->done_cb = cb;
-    storage_job_push(s, j);
-    storage_batch_start(s);
-    return 0;
+    rc = meta_job(s, ctx, cb);
+    if (rc != 0)
+        s->meta.rejoin = old;
+    return rc;
 }
 
 uint64_t storage_rejoin_index(const struct storage *s)
