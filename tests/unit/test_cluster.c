@@ -423,154 +423,294 @@ static int vote_probe(struct world *w, uint64_t from, uint64_t to,
     return granted;
 }
 
+/* ---- scenario steps the tests share ---- */
+
+/* A formed group, where most scenarios begin: `leader` leads and every
+ * node knows it, `f` is the member after it and `o` the third one; `c`,
+ * once opened, is a client of the leader.  The world must stay where it
+ * was initialised (its members point back at it). */
+struct scene {
+    struct world w;
+    uint64_t leader, f, o;
+    struct io_fake_conn *c;
+};
+
+/* Waits (3 s at most) for the initialised world to elect, names f and o. */
+static void scene_lead(struct scene *s)
+{
+    s->leader = wait_leader(&s->w, 3000);
+    s->f = s->leader % N + 1;
+    s->o = s->f % N + 1;
+    if (s->o == s->leader)
+        s->o = s->o % N + 1;
+}
+
+/* The scene_init* functions return the scene's world. */
+static struct world *scene_init(struct scene *s)
+{
+    world_init(&s->w);
+    s->c = NULL;
+    scene_lead(s);
+    return &s->w;
+}
+
+/* scene_init, then a client of the leader. */
+static struct world *scene_init_client(struct scene *s)
+{
+    scene_init(s);
+    s->c = client(&s->w, s->leader);
+    return &s->w;
+}
+
+/* Opens the leader's client and commits a=1 through it. */
+static void scene_write_a(struct scene *s)
+{
+    s->c = client(&s->w, s->leader);
+    assert_string_equal(cmd_wait(&s->w, s->c, "SET a 1\r\n", 1, 2000),
+                        "+OK\r\n");
+}
+
+static struct world *scene_init_written(struct scene *s)
+{
+    scene_init(s);
+    scene_write_a(s);
+    return &s->w;
+}
+
+/* Starts a crashed member again with nothing: memory durability, a new
+ * life that has to be re-admitted. */
+static void start_empty(struct world *w, uint64_t id)
+{
+    member_start(w, id, 900 + id);
+}
+
+/* Crashes id and runs the rest for ms: id is down that long. */
+static void crash_for(struct world *w, uint64_t id, uint64_t ms)
+{
+    member_crash(w, id);
+    run_ms(w, ms);
+}
+
+/* Crashes id, lets 50 ms pass, starts it again empty. */
+static void restart_empty(struct world *w, uint64_t id)
+{
+    crash_for(w, id, 50);
+    start_empty(w, id);
+}
+
+/* Steps until id is a voter that is not recovering, or ms_max passes;
+ * the caller asserts what its scenario expects. */
+static void wait_rejoined(struct world *w, uint64_t id, int ms_max)
+{
+    for (int t = 0; t < ms_max && (status(w, id).recovering ||
+                                   !status(w, id).voter); t++)
+        step(w);
+}
+
+/* wait_rejoined, and id must have got there. */
+static void rejoin_until_voter(struct world *w, uint64_t id, int ms_max)
+{
+    wait_rejoined(w, id, ms_max);
+    assert_false(status(w, id).recovering);
+    assert_true(status(w, id).voter);
+}
+
+/* The usual ending: the replicas converge (2 s) and hold the same data. */
+static void finish_converged(struct world *w)
+{
+    wait_converged(w, 2000);
+    assert_same_digest(w);
+    world_fini(w);
+}
+
+/* Sends "CLUSTER <verb> <id>" on c; it must answer +OK within ms_max. */
+static void cluster_cmd_ok(struct world *w, struct io_fake_conn *c,
+                           const char *verb, uint64_t id, uint64_t ms_max)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "CLUSTER %s %llu\r\n", verb,
+             (unsigned long long)id);
+    assert_string_equal(cmd_wait(w, c, cmd, 1, ms_max), "+OK\r\n");
+}
+
+/* CLUSTER TRANSFER to id on the leader's client c (+OK within reply_ms);
+ * id must lead within 3 s. */
+static void transfer_leadership(struct world *w, struct io_fake_conn *c,
+                                uint64_t id, uint64_t reply_ms)
+{
+    cluster_cmd_ok(w, c, "TRANSFER", id, reply_ms);
+    for (int t = 0; t < 3000 && status(w, id).role != RAFT_LEADER; t++)
+        step(w);
+    assert_int_equal(status(w, id).role, RAFT_LEADER);
+}
+
+/* Through a new client of id: b=2 commits within set_ms and a=1 from the
+ * scene's first write is still there. */
+static void assert_keeps_a_and_writes_b(struct world *w, uint64_t id,
+                                        uint64_t set_ms)
+{
+    struct io_fake_conn *c = client(w, id);
+    assert_string_equal(cmd_wait(w, c, "SET b 2\r\n", 1, set_ms), "+OK\r\n");
+    assert_string_equal(cmd_wait(w, c, "GET a\r\n", 1, 2000), "$1\r\n1\r\n");
+}
+
+/* Through a new client of id, a=1 reads back; returns the client. */
+static struct io_fake_conn *assert_reads_a(struct world *w, uint64_t id)
+{
+    struct io_fake_conn *c = client(w, id);
+    assert_string_equal(cmd_wait(w, c, "GET a\r\n", 1, 2000), "$1\r\n1\r\n");
+    return c;
+}
+
+/* DELNODE of `victim` is accepted on the leader's client, yet the leader
+ * keeps all three members for the next 500 ms: the removal waits. */
+static void delnode_is_deferred(struct scene *s, uint64_t victim)
+{
+    cluster_cmd_ok(&s->w, s->c, "DELNODE", victim, 10);
+    for (int t = 0; t < 500; t++) {
+        step(&s->w);
+        assert_int_equal(status(&s->w, s->leader).members, 3);
+    }
+}
+
+/* Pipelines "INCR n; SET k<i> <i>" for i in first..last on c (the counter
+ * must read i), 5 ms apart. */
+static void write_counted_keys(struct world *w, struct io_fake_conn *c,
+                               int first, int last)
+{
+    char cmd[64], want[32];
+    for (int i = first; i <= last; i++) {
+        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
+        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
+        assert_string_equal(cmd_wait(w, c, cmd, 2, 2000), want);
+        run_ms(w, 5);
+    }
+}
+
 /* ---- tests ---- */
 
 static void three_nodes_form_and_write_through_every_node(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
+    struct scene s;
+    struct world *w = scene_init(&s);
     for (uint64_t i = 1; i <= N; i++) {
-        struct cluster_status st = status(&w, i);
+        struct cluster_status st = status(w, i);
         assert_true(st.voter);
         assert_false(st.recovering);
         assert_int_equal(st.members, 3);
     }
     struct io_fake_conn *c[N + 1];
     for (uint64_t i = 1; i <= N; i++)
-        c[i] = client(&w, i);
+        c[i] = client(w, i);
     char cmd[64];
     for (uint64_t i = 1; i <= N; i++) {
         snprintf(cmd, sizeof(cmd), "SET k%llu v%llu\r\n",
                  (unsigned long long)i, (unsigned long long)i);
-        assert_string_equal(cmd_wait(&w, c[i], cmd, 1, 2000), "+OK\r\n");
+        assert_string_equal(cmd_wait(w, c[i], cmd, 1, 2000), "+OK\r\n");
     }
     /* Every node answers reads with every write (linearizable reads). */
     for (uint64_t i = 1; i <= N; i++)
-        assert_string_equal(cmd_wait(&w, c[i], "MGET k1 k2 k3\r\n", 3, 2000),
+        assert_string_equal(cmd_wait(w, c[i], "MGET k1 k2 k3\r\n", 3, 2000),
                             "*3\r\n$2\r\nv1\r\n$2\r\nv2\r\n$2\r\nv3\r\n");
     /* Pipelines keep their order through forwarding: reads see the
      * session's own earlier writes. */
-    uint64_t f = leader % N + 1;
-    assert_string_equal(cmd_wait(&w, c[f],
+    assert_string_equal(cmd_wait(w, c[s.f],
                                  "SET p 1\r\nGET p\r\nINCR p\r\nPING\r\n"
                                  "INCR p\r\nGET p\r\n",
                                  6, 2000),
                         "+OK\r\n$1\r\n1\r\n:2\r\n+PONG\r\n:3\r\n$1\r\n3\r\n");
     /* QUIT behind replicated writes: their replies first, then +OK. */
-    struct io_fake_conn *q = client(&w, f);
-    assert_string_equal(cmd_wait(&w, q, "SET q 1\r\nINCR q\r\nQUIT\r\n", 3,
+    struct io_fake_conn *q = client(w, s.f);
+    assert_string_equal(cmd_wait(w, q, "SET q 1\r\nINCR q\r\nQUIT\r\n", 3,
                                  2000),
                         "+OK\r\n:2\r\n+OK\r\n");
     assert_true(io_fake_closed(q));
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    finish_converged(w);
 }
 
 static void write_is_answered_only_after_commit(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    struct scene s;
+    struct world *w = scene_init_written(&s);
     /* Cut the leader off: it cannot commit, so it must not answer +OK. */
     for (int i = 1; i <= N; i++) {
-        w.cut[leader][i] = true;
-        w.cut[i][leader] = true;
+        w->cut[s.leader][i] = true;
+        w->cut[i][s.leader] = true;
     }
-    const char *r = cmd_wait(&w, c, "SET a 2\r\n", 1, 60);
+    const char *r = cmd_wait(w, s.c, "SET a 2\r\n", 1, 60);
     assert_string_equal(r, ""); /* nothing yet: not committed */
-    r = cmd_wait(&w, c, NULL, 1, 2000);
+    r = cmd_wait(w, s.c, NULL, 1, 2000);
     assert_true(r[0] == '-'); /* lost leadership / timeout, never +OK */
     assert_non_null(strstr(r, "TRYAGAIN"));
     /* The other two elect a leader; the old one's write never applied. */
-    memset(w.cut, 0, sizeof(w.cut));
-    uint64_t l2 = wait_leader(&w, 3000);
-    struct io_fake_conn *c2 = client(&w, l2);
-    r = cmd_wait(&w, c2, "GET a\r\n", 1, 2000);
-    assert_string_equal(r, "$1\r\n1\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    memset(w->cut, 0, sizeof(w->cut));
+    assert_reads_a(w, wait_leader(w, 3000));
+    finish_converged(w);
 }
 
 static void leader_crash_elects_a_new_leader_that_has_every_write(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, f);
+    struct scene s;
+    struct world *w = scene_init(&s);
+    struct io_fake_conn *c = client(w, s.f);
     char cmd[64];
     for (int i = 0; i < 20; i++) {
         snprintf(cmd, sizeof(cmd), "INCR n\r\n");
-        const char *r = cmd_wait(&w, c, cmd, 1, 2000);
+        const char *r = cmd_wait(w, c, cmd, 1, 2000);
         char want[16];
         snprintf(want, sizeof(want), ":%d\r\n", i + 1);
         assert_string_equal(r, want);
     }
-    member_crash(&w, leader);
-    uint64_t t0 = w.now_ms;
-    uint64_t l2 = wait_leader(&w, 3000);
-    assert_int_not_equal(l2, leader);
+    member_crash(w, s.leader);
+    uint64_t t0 = w->now_ms;
+    uint64_t l2 = wait_leader(w, 3000);
+    assert_int_not_equal(l2, s.leader);
     /* Within a few election timeouts (100..200 ms here). */
-    assert_true(w.now_ms - t0 < 1000);
-    const char *r = cmd_wait(&w, c, "INCR n\r\n", 1, 2000);
+    assert_true(w->now_ms - t0 < 1000);
+    const char *r = cmd_wait(w, c, "INCR n\r\n", 1, 2000);
     assert_string_equal(r, ":21\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    finish_converged(w);
 }
 
 static void no_leader_gives_an_error_in_bounded_time(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    uint64_t g = f % N + 1;
-    if (g == leader)
-        g = g % N + 1;
-    member_crash(&w, leader);
-    member_crash(&w, g);
+    struct scene s;
+    struct world *w = scene_init(&s);
+    member_crash(w, s.leader);
+    member_crash(w, s.o);
     /* f alone: no quorum, no leader.  Writes and reads fail in bounded
      * time (2 x the maximum election timeout), never hang. */
-    struct io_fake_conn *c = client(&w, f);
-    run_ms(&w, 300);
-    const char *r = cmd_wait(&w, c, "SET x 1\r\n", 1, 1000);
+    struct io_fake_conn *c = client(w, s.f);
+    run_ms(w, 300);
+    const char *r = cmd_wait(w, c, "SET x 1\r\n", 1, 1000);
     assert_true(r[0] == '-');
-    r = cmd_wait(&w, c, "GET x\r\n", 1, 1000);
+    r = cmd_wait(w, c, "GET x\r\n", 1, 1000);
     assert_true(r[0] == '-');
     assert_non_null(strstr(r, "CLUSTERDOWN"));
-    r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
+    r = cmd_wait(w, c, "CLUSTER INFO\r\n", 1, 10);
     assert_non_null(strstr(r, "cluster_state:fail"));
-    world_fini(&w);
+    world_fini(w);
 }
 
 static void forwarded_write_times_out_on_a_busy_follower(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *cl = client(&w, leader);
-    struct io_fake_conn *cf = client(&w, f);
-    w.drop_type = 2; /* forwarded commands are lost on the way */
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    struct io_fake_conn *cf = client(w, s.f);
+    w->drop_type = 2; /* forwarded commands are lost on the way */
     assert_int_equal(io_fake_send_str(cf, "SET x 1\r\n"), 0);
     /* Meanwhile the leader replicates every millisecond, so the follower
      * hears from it all the time: its deadlines must still be swept. */
-    uint64_t t0 = w.now_ms;
+    uint64_t t0 = w->now_ms;
     size_t len = 0;
-    while (w.now_ms - t0 < 2000) {
-        (void)io_fake_send_str(cl, "INCR busy\r\n");
-        step(&w);
+    while (w->now_ms - t0 < 2000) {
+        (void)io_fake_send_str(s.c, "INCR busy\r\n");
+        step(w);
         io_fake_output(cf, &len);
         if (len > 0)
             break;
@@ -578,176 +718,143 @@ static void forwarded_write_times_out_on_a_busy_follower(void **state)
     const char *r = io_fake_output(cf, &len);
     if (getenv("CLUSTER_TEST_DEBUG") != NULL)
         fprintf(stderr, "busy follower: after %llu ms: %s",
-                (unsigned long long)(w.now_ms - t0), r);
+                (unsigned long long)(w->now_ms - t0), r);
     assert_non_null(strstr(r, "-TRYAGAIN"));
-    assert_true(w.now_ms - t0 < 2 * 400 + 100);
-    w.drop_type = 0;
-    world_fini(&w);
+    assert_true(w->now_ms - t0 < 2 * 400 + 100);
+    w->drop_type = 0;
+    world_fini(w);
 }
 
 static void removed_leader_steps_down_and_can_be_added_back(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    struct io_fake_conn *c = client(&w, leader);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
-             (unsigned long long)leader);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    cluster_cmd_ok(w, s.c, "DELNODE", s.leader, 10);
     /* The removal commits, the old leader steps down, the other two elect
      * a leader among themselves. */
     uint64_t l2 = 0;
     for (int t = 0; t < 3000 && l2 == 0; t++) {
-        step(&w);
+        step(w);
         for (uint64_t i = 1; i <= N; i++)
-            if (i != leader && status(&w, i).role == RAFT_LEADER &&
-                status(&w, i).members == 2)
+            if (i != s.leader && status(w, i).role == RAFT_LEADER &&
+                status(w, i).members == 2)
                 l2 = i;
     }
     assert_int_not_equal(l2, 0);
-    assert_int_not_equal(status(&w, leader).role, RAFT_LEADER);
-    struct io_fake_conn *c2 = client(&w, l2);
-    assert_string_equal(cmd_wait(&w, c2, "SET r 1\r\n", 1, 2000), "+OK\r\n");
-    const char *r = cmd_wait(&w, c2, "CLUSTER NODES\r\n", 1, 10);
-    assert_null(strstr(r, leader == 1 ? "10.0.0.1:" : leader == 2
-                                                         ? "10.0.0.2:"
-                                                         : "10.0.0.3:"));
+    assert_int_not_equal(status(w, s.leader).role, RAFT_LEADER);
+    struct io_fake_conn *c2 = client(w, l2);
+    assert_string_equal(cmd_wait(w, c2, "SET r 1\r\n", 1, 2000), "+OK\r\n");
+    const char *r = cmd_wait(w, c2, "CLUSTER NODES\r\n", 1, 10);
+    assert_null(strstr(r, s.leader == 1 ? "10.0.0.1:" : s.leader == 2
+                                                        ? "10.0.0.2:"
+                                                        : "10.0.0.3:"));
     /* Added back as a learner, it catches up and is promoted. */
-    snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu\r\n",
-             (unsigned long long)leader);
-    assert_string_equal(cmd_wait(&w, c2, cmd, 1, 10), "+OK\r\n");
-    for (int t = 0; t < 5000 && !(status(&w, l2).members == 3 &&
-                                  status(&w, leader).voter); t++)
-        step(&w);
-    assert_int_equal(status(&w, l2).members, 3);
-    assert_true(status(&w, leader).voter);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    cluster_cmd_ok(w, c2, "ADDNODE", s.leader, 10);
+    for (int t = 0; t < 5000 && !(status(w, l2).members == 3 &&
+                                  status(w, s.leader).voter); t++)
+        step(w);
+    assert_int_equal(status(w, l2).members, 3);
+    assert_true(status(w, s.leader).voter);
+    finish_converged(w);
 }
 
 static void silent_links_are_redialled(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    struct scene s;
+    struct world *w = scene_init_written(&s);
     /* Both links between the leader and f die without breaking (a long
      * partition's retransmission backoff): frames just vanish. */
-    w.stale[leader][f] = w.stale[f][leader] = true;
-    w.redials = 0;
-    assert_string_equal(cmd_wait(&w, c, "SET a 2\r\n", 1, 2000), "+OK\r\n");
+    w->stale[s.leader][s.f] = w->stale[s.f][s.leader] = true;
+    w->redials = 0;
+    assert_string_equal(cmd_wait(w, s.c, "SET a 2\r\n", 1, 2000), "+OK\r\n");
     /* Someone expecting to hear from the other redials; f catches up. */
-    for (int t = 0; t < 3000 && status(&w, f).applied_index <
-                                    status(&w, leader).applied_index; t++)
-        step(&w);
-    assert_true(w.redials > 0);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    for (int t = 0; t < 3000 && status(w, s.f).applied_index <
+                                    status(w, s.leader).applied_index; t++)
+        step(w);
+    assert_true(w->redials > 0);
+    finish_converged(w);
 }
 
 static void expiry_happens_only_through_the_leaders_log(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, c, "SET t v PX 50\r\n", 1, 2000),
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    struct io_fake_conn *cf = client(w, s.f);
+    assert_string_equal(cmd_wait(w, s.c, "SET t v PX 50\r\n", 1, 2000),
                         "+OK\r\n");
-    assert_string_equal(cmd_wait(&w, c, "SET keep v\r\n", 1, 2000), "+OK\r\n");
-    wait_converged(&w, 1000);
+    assert_string_equal(cmd_wait(w, s.c, "SET keep v\r\n", 1, 2000),
+                        "+OK\r\n");
+    wait_converged(w, 1000);
     /* Isolate the follower: its clock passes the expiry but it never
      * deletes on its own, yet it reads the key as absent. */
     for (int i = 1; i <= N; i++) {
-        w.cut[f][i] = true;
-        w.cut[i][f] = true;
+        w->cut[s.f][i] = true;
+        w->cut[i][s.f] = true;
     }
-    run_ms(&w, 300);
-    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 2);
-    assert_string_equal(cmd_wait(&w, cf, "READONLY\r\n", 1, 10), "+OK\r\n");
-    assert_string_equal(cmd_wait(&w, cf, "GET t\r\n", 1, 10), "$-1\r\n");
-    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 2);
+    run_ms(w, 300);
+    assert_int_equal(kv_dbsize(node_kv(w->m[s.f].n), 0), 2);
+    assert_string_equal(cmd_wait(w, cf, "READONLY\r\n", 1, 10), "+OK\r\n");
+    assert_string_equal(cmd_wait(w, cf, "GET t\r\n", 1, 10), "$-1\r\n");
+    assert_int_equal(kv_dbsize(node_kv(w->m[s.f].n), 0), 2);
     /* The leader's cron proposed a DEL, applied by the majority. */
-    assert_int_equal(kv_dbsize(node_kv(w.m[leader].n), 0), 1);
-    memset(w.cut, 0, sizeof(w.cut));
-    wait_leader(&w, 3000);
-    wait_converged(&w, 3000);
-    assert_int_equal(kv_dbsize(node_kv(w.m[f].n), 0), 1);
-    assert_same_digest(&w);
-    world_fini(&w);
+    assert_int_equal(kv_dbsize(node_kv(w->m[s.leader].n), 0), 1);
+    memset(w->cut, 0, sizeof(w->cut));
+    wait_leader(w, 3000);
+    wait_converged(w, 3000);
+    assert_int_equal(kv_dbsize(node_kv(w->m[s.f].n), 0), 1);
+    assert_same_digest(w);
+    world_fini(w);
 }
 
 static void eviction_happens_through_the_leaders_log(void **state)
 {
     (void)state;
     maxmemory_bytes = 64 * 1024;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, f);
+    struct scene s;
+    struct world *w = scene_init(&s);
+    struct io_fake_conn *c = client(w, s.f);
     char cmd[128];
     for (int i = 0; i < 3000; i++) {
         snprintf(cmd, sizeof(cmd), "SET key:%06d xxxxxxxxxxxxxxxxxxxxxxxx\r\n",
                  i);
-        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
+        assert_string_equal(cmd_wait(w, c, cmd, 1, 2000), "+OK\r\n");
     }
-    run_ms(&w, 500); /* a few leader crons */
-    wait_converged(&w, 2000);
-    struct kv *kv = node_kv(w.m[leader].n);
+    run_ms(w, 500); /* a few leader crons */
+    wait_converged(w, 2000);
+    struct kv *kv = node_kv(w->m[s.leader].n);
     /* The leader evicted through the log, every replica the same keys. */
     assert_true(kv_dbsize(kv, 0) < 3000);
     assert_true(kv_memory_used(kv) <= maxmemory_bytes);
-    assert_same_digest(&w);
-    world_fini(&w);
+    assert_same_digest(w);
+    world_fini(w);
     maxmemory_bytes = 0;
 }
 
 static void memory_restart_rejoins_without_voting_old_state(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    run_ms(&w, 30);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    restart_empty(w, s.f);
+    run_ms(w, 30);
     /* It asked its peers, learned the group exists: recovering, not a
      * voter; it grants no votes and acknowledges nothing meanwhile. */
-    struct cluster_status st = status(&w, f);
+    struct cluster_status st = status(w, s.f);
     assert_true(st.recovering);
     assert_false(st.voter);
     assert_int_equal(st.applied_index, 0);
-    uint64_t other = f % N + 1;
-    assert_int_equal(vote_probe(&w, other, f, st.term + 50), 0);
+    uint64_t other = s.f % N + 1;
+    assert_int_equal(vote_probe(w, other, s.f, st.term + 50), 0);
     /* The leader removes the old incarnation, adds it as a learner, it
      * catches up and is promoted. */
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    st = status(&w, f);
-    assert_false(st.recovering);
-    assert_true(st.voter);
-    assert_int_equal(st.members, 3);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "GET a\r\n", 1, 2000), "$1\r\n1\r\n");
-    assert_string_equal(cmd_wait(&w, cf, "SET b 2\r\n", 1, 2000), "+OK\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    rejoin_until_voter(w, s.f, 5000);
+    assert_int_equal(status(w, s.f).members, 3);
+    struct io_fake_conn *cf = assert_reads_a(w, s.f);
+    assert_string_equal(cmd_wait(w, cf, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    finish_converged(w);
 }
 
 static bool leader_sees_voter(struct world *w, uint64_t leader, uint64_t id)
@@ -766,45 +873,31 @@ static bool leader_sees_voter(struct world *w, uint64_t leader, uint64_t id)
 static void promoted_learner_votes_before_it_knows(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    uint64_t o = f % N + 1;
-    if (o == leader)
-        o = o % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
-    member_start(&w, f, 900 + f); /* empty: memory durability */
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    restart_empty(w, s.f);
     int t = 0;
-    for (; t < 5000 && leader_sees_voter(&w, leader, f); t++)
-        step(&w); /* the old incarnation's removal */
-    assert_false(leader_sees_voter(&w, leader, f));
-    for (t = 0; t < 5000 && !leader_sees_voter(&w, leader, f); t++)
-        step(&w);
-    assert_true(leader_sees_voter(&w, leader, f));
-    w.cut[leader][f] = true; /* the promotion never reaches f */
-    for (t = 0; t < 2000 && !leader_sees_voter(&w, o, f); t++)
-        step(&w);
-    assert_true(leader_sees_voter(&w, o, f));
-    assert_true(status(&w, f).recovering);
-    member_crash(&w, leader);
-    for (t = 0; t < 5000 && status(&w, o).role != RAFT_LEADER &&
-                status(&w, f).role != RAFT_LEADER; t++)
-        step(&w);
-    uint64_t l2 = status(&w, o).role == RAFT_LEADER ? o : f;
-    assert_int_equal(status(&w, l2).role, RAFT_LEADER);
-    for (t = 0; t < 3000 && (status(&w, f).recovering ||
-                             !status(&w, f).voter); t++)
-        step(&w);
-    assert_false(status(&w, f).recovering);
-    struct io_fake_conn *c2 = client(&w, l2);
-    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 3000), "+OK\r\n");
-    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
-                        "$1\r\n1\r\n");
-    world_fini(&w);
+    for (; t < 5000 && leader_sees_voter(w, s.leader, s.f); t++)
+        step(w); /* the old incarnation's removal */
+    assert_false(leader_sees_voter(w, s.leader, s.f));
+    for (t = 0; t < 5000 && !leader_sees_voter(w, s.leader, s.f); t++)
+        step(w);
+    assert_true(leader_sees_voter(w, s.leader, s.f));
+    w->cut[s.leader][s.f] = true; /* the promotion never reaches f */
+    for (t = 0; t < 2000 && !leader_sees_voter(w, s.o, s.f); t++)
+        step(w);
+    assert_true(leader_sees_voter(w, s.o, s.f));
+    assert_true(status(w, s.f).recovering);
+    member_crash(w, s.leader);
+    for (t = 0; t < 5000 && status(w, s.o).role != RAFT_LEADER &&
+                status(w, s.f).role != RAFT_LEADER; t++)
+        step(w);
+    uint64_t l2 = status(w, s.o).role == RAFT_LEADER ? s.o : s.f;
+    assert_int_equal(status(w, l2).role, RAFT_LEADER);
+    wait_rejoined(w, s.f, 3000);
+    assert_false(status(w, s.f).recovering);
+    assert_keeps_a_and_writes_b(w, l2, 3000);
+    world_fini(w);
 }
 
 /* Bug 6 of the simulator: a REJOIN still in flight when the restarted
@@ -814,56 +907,31 @@ static void promoted_learner_votes_before_it_knows(void **state)
  * crashes: the group must still commit with the re-admitted node. */
 static void late_rejoin_case(bool new_leader)
 {
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    uint64_t other = f % N + 1;
-    if (other == leader)
-        other = other % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    crash_for(w, s.f, 50);
     memset(captures, 0, sizeof(captures));
-    captures[0] = (struct captured){.type = 6, .from = f, .to = leader};
-    captures[1] = (struct captured){.type = 6, .from = f, .to = other};
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    assert_false(status(&w, f).recovering);
-    assert_true(status(&w, f).voter);
+    captures[0] = (struct captured){.type = 6, .from = s.f, .to = s.leader};
+    captures[1] = (struct captured){.type = 6, .from = s.f, .to = s.o};
+    start_empty(w, s.f);
+    rejoin_until_voter(w, s.f, 5000);
     assert_true(captures[0].got && captures[1].got);
-    uint64_t to = leader;
+    uint64_t to = s.leader;
     const struct captured *late = &captures[0];
     if (new_leader) {
-        char cmd[64];
-        snprintf(cmd, sizeof(cmd), "CLUSTER TRANSFER %llu\r\n",
-                 (unsigned long long)other);
-        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
-        for (int t = 0; t < 3000 && status(&w, other).role != RAFT_LEADER;
-             t++)
-            step(&w);
-        assert_int_equal(status(&w, other).role, RAFT_LEADER);
-        to = other;
+        transfer_leadership(w, s.c, s.o, 2000);
+        to = s.o;
         late = &captures[1];
     }
-    cluster_recv(node_cluster(w.m[to].n), f, late->data, late->len);
+    cluster_recv(node_cluster(w->m[to].n), s.f, late->data, late->len);
     for (int t = 0; t < 1000; t++) {
-        step(&w);
-        assert_int_equal(status(&w, to).members, 3);
-        assert_true(status(&w, f).voter);
+        step(w);
+        assert_int_equal(status(w, to).members, 3);
+        assert_true(status(w, s.f).voter);
     }
-    member_crash(&w, to == leader ? other : leader);
-    uint64_t l2 = wait_leader(&w, 3000);
-    struct io_fake_conn *c2 = client(&w, l2);
-    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 3000), "+OK\r\n");
-    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
-                        "$1\r\n1\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    member_crash(w, to == s.leader ? s.o : s.leader);
+    assert_keeps_a_and_writes_b(w, wait_leader(w, 3000), 3000);
+    finish_converged(w);
 }
 
 static void late_rejoin_to_the_same_leader_removes_nobody(void **state)
@@ -886,42 +954,27 @@ static void late_rejoin_to_a_new_leader_removes_nobody(void **state)
 static void removal_waits_until_the_rest_answers(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    uint64_t o = f % N + 1;
-    if (o == leader)
-        o = o % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    /* Longer than three heartbeat intervals (60 ms), shorter than the
-     * longest election timeout (200 ms): silent that long, f is no longer
-     * counted as answering (sim seed 2774). */
-    run_ms(&w, 100);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
-             (unsigned long long)o);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
-    for (int t = 0; t < 500; t++) {
-        step(&w);
-        assert_int_equal(status(&w, leader).members, 3);
-    }
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    /* Down longer than three heartbeat intervals (60 ms), shorter than
+     * the longest election timeout (200 ms): silent that long, f is no
+     * longer counted as answering (sim seed 2774). */
+    crash_for(w, s.f, 100);
+    delnode_is_deferred(&s, s.o);
     /* {leader, o} of {leader, f, o} still commits. */
-    assert_string_equal(cmd_wait(&w, c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    for (int t = 0; t < 5000 && (status(&w, leader).members != 2 ||
-                                 status(&w, f).recovering); t++)
-        step(&w);
-    assert_int_equal(status(&w, leader).members, 2);
-    assert_false(status(&w, f).recovering);
-    assert_true(status(&w, f).voter);
-    assert_string_equal(cmd_wait(&w, c, "SET c 3\r\n", 1, 2000), "+OK\r\n");
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "MGET a b c\r\n", 3, 2000),
+    assert_string_equal(cmd_wait(w, s.c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    start_empty(w, s.f);
+    for (int t = 0; t < 5000 && (status(w, s.leader).members != 2 ||
+                                 status(w, s.f).recovering); t++)
+        step(w);
+    assert_int_equal(status(w, s.leader).members, 2);
+    assert_false(status(w, s.f).recovering);
+    assert_true(status(w, s.f).voter);
+    assert_string_equal(cmd_wait(w, s.c, "SET c 3\r\n", 1, 2000), "+OK\r\n");
+    struct io_fake_conn *cf = client(w, s.f);
+    assert_string_equal(cmd_wait(w, cf, "MGET a b c\r\n", 3, 2000),
                         "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n3\r\n");
-    world_fini(&w);
+    world_fini(w);
 }
 
 /* A voter whose link broke does not count as answering, however recently
@@ -932,28 +985,14 @@ static void removal_waits_until_the_rest_answers(void **state)
 static void removal_waits_when_a_link_just_broke(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    uint64_t o = f % N + 1;
-    if (o == leader)
-        o = o % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    member_crash(w, s.f);
     /* What the transport reports when the connection breaks. */
-    cluster_peer_link(node_cluster(w.m[leader].n), f, false);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "CLUSTER DELNODE %llu\r\n",
-             (unsigned long long)o);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
-    for (int t = 0; t < 500; t++) {
-        step(&w);
-        assert_int_equal(status(&w, leader).members, 3);
-    }
-    assert_string_equal(cmd_wait(&w, c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
-    world_fini(&w);
+    cluster_peer_link(node_cluster(w->m[s.leader].n), s.f, false);
+    delnode_is_deferred(&s, s.o);
+    assert_string_equal(cmd_wait(w, s.c, "SET b 2\r\n", 1, 2000), "+OK\r\n");
+    world_fini(w);
 }
 
 /* Sim seed 432: a re-admitted node whose promotion is in its log is a
@@ -964,31 +1003,20 @@ static void removal_waits_when_a_link_just_broke(void **state)
 static void promoted_node_votes_before_it_applies_its_promotion(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    for (int t = 0; t < 5000 && !status(&w, f).voter; t++)
-        step(&w);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    restart_empty(w, s.f);
+    for (int t = 0; t < 5000 && !status(w, s.f).voter; t++)
+        step(w);
     /* The promotion is appended, not applied (nothing said it committed). */
-    assert_true(status(&w, f).voter);
-    assert_true(status(&w, f).recovering);
-    member_crash(&w, leader);
-    uint64_t l2 = wait_leader(&w, 3000);
-    assert_int_not_equal(l2, leader);
-    struct io_fake_conn *c2 = client(&w, l2);
-    assert_string_equal(cmd_wait(&w, c2, "SET b 2\r\n", 1, 2000), "+OK\r\n");
-    assert_string_equal(cmd_wait(&w, c2, "GET a\r\n", 1, 2000),
-                        "$1\r\n1\r\n");
-    assert_false(status(&w, f).recovering);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    assert_true(status(w, s.f).voter);
+    assert_true(status(w, s.f).recovering);
+    member_crash(w, s.leader);
+    uint64_t l2 = wait_leader(w, 3000);
+    assert_int_not_equal(l2, s.leader);
+    assert_keeps_a_and_writes_b(w, l2, 2000);
+    assert_false(status(w, s.f).recovering);
+    finish_converged(w);
 }
 
 /* Sim seed 622: CLUSTER ADDNODE of a voter whose node restarted empty
@@ -1000,35 +1028,19 @@ static void promoted_node_votes_before_it_applies_its_promotion(void **state)
 static void addnode_of_a_voter_does_not_admit_its_empty_life(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
-    w.drop_type = FRAME_REJOIN;
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    run_ms(&w, 30);
-    char cmd[64];
-    snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu\r\n",
-             (unsigned long long)f);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
-    run_ms(&w, 300);
-    w.drop_type = 0;
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    assert_false(status(&w, f).recovering);
-    assert_true(status(&w, f).voter);
-    assert_int_equal(status(&w, leader).members, 3);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "GET a\r\n", 1, 2000),
-                        "$1\r\n1\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    crash_for(w, s.f, 50);
+    w->drop_type = FRAME_REJOIN;
+    start_empty(w, s.f);
+    run_ms(w, 30);
+    cluster_cmd_ok(w, s.c, "ADDNODE", s.f, 10);
+    run_ms(w, 300);
+    w->drop_type = 0;
+    rejoin_until_voter(w, s.f, 5000);
+    assert_int_equal(status(w, s.leader).members, 3);
+    assert_reads_a(w, s.f);
+    finish_converged(w);
 }
 
 /* Steps with one INCR sent to the leader per millisecond (replies
@@ -1051,38 +1063,29 @@ static void run_writing(struct world *w, struct io_fake_conn *c, uint64_t ms)
 static void second_life_after_a_partial_catch_up_is_readmitted(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
+    struct scene s;
+    struct world *w = scene_init_written(&s);
+    crash_for(w, s.f, 50);
     memset(captures, 0, sizeof(captures));
-    captures[0] = (struct captured){.type = 1, .from = f, .to = leader};
-    member_start(&w, f, 900 + f); /* life X */
+    captures[0] = (struct captured){.type = 1, .from = s.f, .to = s.leader};
+    start_empty(w, s.f); /* life X */
     for (int t = 0; t < 5000 && !captures[0].got; t++)
-        run_writing(&w, c, 1);
+        run_writing(w, s.c, 1);
     assert_true(captures[0].got); /* X was acknowledged and answered */
-    w.cut[leader][f] = true;
-    run_writing(&w, c, 300);
-    assert_true(status(&w, f).recovering); /* never caught up */
-    member_crash(&w, f);
-    member_start(&w, f, 950 + f); /* life Z */
-    w.cut[leader][f] = false;
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        run_writing(&w, c, 1);
-    assert_false(status(&w, f).recovering);
-    assert_true(status(&w, f).voter);
-    assert_int_equal(status(&w, leader).members, 3);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "GET a\r\n", 1, 2000),
-                        "$1\r\n1\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    w->cut[s.leader][s.f] = true;
+    run_writing(w, s.c, 300);
+    assert_true(status(w, s.f).recovering); /* never caught up */
+    member_crash(w, s.f);
+    member_start(w, s.f, 950 + s.f); /* life Z */
+    w->cut[s.leader][s.f] = false;
+    for (int t = 0; t < 5000 && (status(w, s.f).recovering ||
+                                 !status(w, s.f).voter); t++)
+        run_writing(w, s.c, 1);
+    assert_false(status(w, s.f).recovering);
+    assert_true(status(w, s.f).voter);
+    assert_int_equal(status(w, s.leader).members, 3);
+    assert_reads_a(w, s.f);
+    finish_converged(w);
 }
 
 /* The simulator's livelock (election 50 ms: the leader redials a silent
@@ -1094,89 +1097,60 @@ static void second_life_after_a_partial_catch_up_is_readmitted(void **state)
 static void recovering_node_asks_again_when_its_link_comes_up(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    w.link_events = true;
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    member_crash(&w, f);
-    run_ms(&w, 50);
-    member_start(&w, f, 900 + f); /* empty: memory durability */
-    w.stale[f][leader] = true;
-    size_t redials = w.redials;
-    uint64_t asked = w.rejoins_to[leader];
-    for (int t = 0; t < 3000 && w.rejoins_to[leader] == asked; t++) {
-        step(&w);
-        if (w.redials != redials) /* dies again at once */
-            w.stale[f][leader] = true;
-        redials = w.redials;
+    struct scene s;
+    struct world *w = &s.w;
+    world_init(w);
+    w->link_events = true;
+    scene_lead(&s);
+    scene_write_a(&s);
+    restart_empty(w, s.f);
+    w->stale[s.f][s.leader] = true;
+    size_t redials = w->redials;
+    uint64_t asked = w->rejoins_to[s.leader];
+    for (int t = 0; t < 3000 && w->rejoins_to[s.leader] == asked; t++) {
+        step(w);
+        if (w->redials != redials) /* dies again at once */
+            w->stale[s.f][s.leader] = true;
+        redials = w->redials;
     }
-    assert_true(w.redials > 0);
-    assert_true(w.rejoins_to[leader] > asked);
-    w.stale[f][leader] = false;
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    assert_false(status(&w, f).recovering);
-    assert_true(status(&w, f).voter);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
+    assert_true(w->redials > 0);
+    assert_true(w->rejoins_to[s.leader] > asked);
+    w->stale[s.f][s.leader] = false;
+    rejoin_until_voter(w, s.f, 5000);
+    finish_converged(w);
 }
 
 static void restarted_node_catches_up_from_a_snapshot(void **state)
 {
     (void)state;
     snapshot_entries = 8;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    char cmd[64], want[32];
-    for (int i = 1; i <= 40; i++) {
-        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
-        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
-        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
-        run_ms(&w, 5);
-    }
-    member_crash(&w, f);
-    for (int i = 41; i <= 80; i++) {
-        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
-        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
-        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
-        run_ms(&w, 5);
-    }
-    assert_true(status(&w, leader).snapshot_index > 40);
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    write_counted_keys(w, s.c, 1, 40);
+    member_crash(w, s.f);
+    write_counted_keys(w, s.c, 41, 80);
+    assert_true(status(w, s.leader).snapshot_index > 40);
     /* An address book change through the log (ADDNODE of a known id),
      * then compacted away: the snapshot must carry it. */
-    uint64_t g = f % N + 1 == leader ? leader % N + 1 : f % N + 1;
+    uint64_t g = s.f % N + 1 == s.leader ? s.leader % N + 1 : s.f % N + 1;
+    char cmd[64];
     snprintf(cmd, sizeof(cmd), "CLUSTER ADDNODE %llu 10.0.0.99:7099\r\n",
              (unsigned long long)g);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
-    for (int i = 81; i <= 100; i++) {
-        snprintf(cmd, sizeof(cmd), "INCR n\r\nSET k%d %d\r\n", i, i);
-        snprintf(want, sizeof(want), ":%d\r\n+OK\r\n", i);
-        assert_string_equal(cmd_wait(&w, c, cmd, 2, 2000), want);
-        run_ms(&w, 5);
-    }
-    member_start(&w, f, 700 + f);
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    assert_true(status(&w, f).voter);
+    assert_string_equal(cmd_wait(w, s.c, cmd, 1, 10), "+OK\r\n");
+    write_counted_keys(w, s.c, 81, 100);
+    member_start(w, s.f, 700 + s.f);
+    wait_rejoined(w, s.f, 5000);
+    assert_true(status(w, s.f).voter);
     /* The leader's log no longer starts at 1: the node got a snapshot. */
-    assert_true(status(&w, f).snapshots_installed >= 1);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "MGET n k1 k80\r\n", 3, 2000),
+    assert_true(status(w, s.f).snapshots_installed >= 1);
+    wait_converged(w, 2000);
+    assert_same_digest(w);
+    struct io_fake_conn *cf = client(w, s.f);
+    assert_string_equal(cmd_wait(w, cf, "MGET n k1 k80\r\n", 3, 2000),
                         "*3\r\n$3\r\n100\r\n$1\r\n1\r\n$2\r\n80\r\n");
-    const char *r = cmd_wait(&w, cf, "CLUSTER NODES\r\n", 1, 10);
+    const char *r = cmd_wait(w, cf, "CLUSTER NODES\r\n", 1, 10);
     assert_non_null(strstr(r, "10.0.0.99:7099"));
-    world_fini(&w);
+    world_fini(w);
     snapshot_entries = 100000;
 }
 
@@ -1190,46 +1164,34 @@ static void snapshot_carries_the_timestamp_floor(void **state)
 {
     (void)state;
     snapshot_entries = 8;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    member_crash(&w, f);
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    member_crash(w, s.f);
     char cmd[64];
     /* Write until the leader's last snapshot covers its last entry, so the
      * restarted node's state comes from the snapshot alone. */
     bool covered = false;
     for (int i = 1; i <= 200 && !covered; i++) {
         snprintf(cmd, sizeof(cmd), "SET k%d %d\r\n", i, i);
-        assert_string_equal(cmd_wait(&w, c, cmd, 1, 2000), "+OK\r\n");
-        run_ms(&w, 20);
-        struct cluster_status st = status(&w, leader);
+        assert_string_equal(cmd_wait(w, s.c, cmd, 1, 2000), "+OK\r\n");
+        run_ms(w, 20);
+        struct cluster_status st = status(w, s.leader);
         covered = i > 20 && st.snapshot_index == st.applied_index;
     }
     assert_true(covered);
-    wall_skew_ms[f] = -600000;
-    member_start(&w, f, 700 + f);
-    for (int t = 0; t < 5000 && (status(&w, f).recovering ||
-                                 !status(&w, f).voter); t++)
-        step(&w);
-    assert_true(status(&w, f).voter);
-    assert_true(status(&w, f).snapshots_installed >= 1);
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    snprintf(cmd, sizeof(cmd), "CLUSTER TRANSFER %llu\r\n",
-             (unsigned long long)f);
-    assert_string_equal(cmd_wait(&w, c, cmd, 1, 10), "+OK\r\n");
-    for (int t = 0; t < 3000 && status(&w, f).role != RAFT_LEADER; t++)
-        step(&w);
-    assert_int_equal(status(&w, f).role, RAFT_LEADER);
-    struct io_fake_conn *cf = client(&w, f);
-    assert_string_equal(cmd_wait(&w, cf, "SET t v PX 100000\r\n", 1, 2000),
+    wall_skew_ms[s.f] = -600000;
+    member_start(w, s.f, 700 + s.f);
+    wait_rejoined(w, s.f, 5000);
+    assert_true(status(w, s.f).voter);
+    assert_true(status(w, s.f).snapshots_installed >= 1);
+    wait_converged(w, 2000);
+    assert_same_digest(w);
+    transfer_leadership(w, s.c, s.f, 10);
+    struct io_fake_conn *cf = client(w, s.f);
+    assert_string_equal(cmd_wait(w, cf, "SET t v PX 100000\r\n", 1, 2000),
                         "+OK\r\n");
-    wait_converged(&w, 2000);
-    assert_same_digest(&w);
-    world_fini(&w);
-    wall_skew_ms[f] = 0;
+    finish_converged(w);
+    wall_skew_ms[s.f] = 0;
     snapshot_entries = 100000;
 }
 
@@ -1270,49 +1232,47 @@ struct oom_tally {
  * Returns false once skip is past every allocation of the window. */
 static bool oom_run(long skip, bool on_leader, struct oom_tally *t)
 {
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t target = on_leader ? leader : leader % N + 1;
-    struct io_fake_conn *c = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, c, "SET k old\r\n", 1, 2000), "+OK\r\n");
-    wait_converged(&w, 2000);
-    uint64_t base = status(&w, leader).applied_index;
+    struct scene s;
+    struct world *w = scene_init_client(&s);
+    uint64_t target = on_leader ? s.leader : s.f;
+    assert_string_equal(cmd_wait(w, s.c, "SET k old\r\n", 1, 2000), "+OK\r\n");
+    wait_converged(w, 2000);
+    uint64_t base = status(w, s.leader).applied_index;
     memset(&oom, 0, sizeof(oom));
     oom.node = target;
     oom.skip = skip;
     cairn_alloc_set_fail_hook(oom_hook, NULL);
-    io_fake_output_clear(c);
-    driving = leader;
-    assert_int_equal(io_fake_send_str(c, "SET n new\r\n"), 0);
+    io_fake_output_clear(s.c);
+    driving = s.leader;
+    assert_int_equal(io_fake_send_str(s.c, "SET n new\r\n"), 0);
     driving = 0;
     char reply[256] = "";
     bool stopped = false;
     for (int ms = 0; ms < 300 && !stopped; ms++) {
-        step(&w);
-        if (w.m[leader].up) {
+        step(w);
+        if (w->m[s.leader].up) {
             size_t len;
-            const char *o = io_fake_output(c, &len);
+            const char *o = io_fake_output(s.c, &len);
             snprintf(reply, sizeof(reply), "%s", o);
         }
-        if (node_failed(w.m[target].n)) {
+        if (node_failed(w->m[target].n)) {
             stopped = true;
-            member_crash(&w, target);
+            member_crash(w, target);
             break;
         }
         bool done = count_replies(reply, strlen(reply)) >= 1;
         for (uint64_t i = 1; i <= N; i++)
-            if (status(&w, i).applied_index <= base)
+            if (status(w, i).applied_index <= base)
                 done = false;
         if (done)
             break;
     }
     cairn_alloc_set_fail_hook(NULL, NULL);
     bool fired = oom.fired;
-    uint64_t l2 = wait_leader(&w, 3000);
-    wait_converged(&w, 3000);
-    assert_same_digest(&w);
-    const char *v = cmd_wait(&w, client(&w, l2), "GET n\r\n", 1, 2000);
+    uint64_t l2 = wait_leader(w, 3000);
+    wait_converged(w, 3000);
+    assert_same_digest(w);
+    const char *v = cmd_wait(w, client(w, l2), "GET n\r\n", 1, 2000);
     if (strcmp(reply, "+OK\r\n") == 0)
         assert_string_equal(v, "$3\r\nnew\r\n");
     if (strstr(reply, "OOM") != NULL || strstr(reply, "out of memory") != NULL) {
@@ -1325,7 +1285,7 @@ static bool oom_run(long skip, bool on_leader, struct oom_tally *t)
     }
     t->runs++;
     t->stopped += stopped ? 1 : 0;
-    world_fini(&w);
+    world_fini(w);
     return fired;
 }
 
@@ -1611,39 +1571,40 @@ static void random_faults_keep_every_acknowledged_write(void **state)
 static void cluster_commands_in_redis_formats(void **state)
 {
     (void)state;
-    struct world w;
-    world_init(&w);
-    uint64_t leader = wait_leader(&w, 3000);
-    uint64_t f = leader % N + 1;
-    struct io_fake_conn *c = client(&w, f);
-    const char *r = cmd_wait(&w, c, "CLUSTER MYID\r\n", 1, 10);
+    struct scene s;
+    struct world *w = scene_init(&s);
+    struct io_fake_conn *c = client(w, s.f);
+    const char *r = cmd_wait(w, c, "CLUSTER MYID\r\n", 1, 10);
     char want[128];
-    snprintf(want, sizeof(want), "$40\r\n%040llx\r\n", (unsigned long long)f);
+    snprintf(want, sizeof(want), "$40\r\n%040llx\r\n",
+             (unsigned long long)s.f);
     assert_string_equal(r, want);
-    r = cmd_wait(&w, c, "CLUSTER NODES\r\n", 1, 10);
+    r = cmd_wait(w, c, "CLUSTER NODES\r\n", 1, 10);
     assert_non_null(strstr(r, "myself,slave"));
     assert_non_null(strstr(r, "master - 0 0 1 connected 0-16383"));
-    r = cmd_wait(&w, c, "CLUSTER INFO\r\n", 1, 10);
+    r = cmd_wait(w, c, "CLUSTER INFO\r\n", 1, 10);
     assert_non_null(strstr(r, "cluster_state:ok"));
     assert_non_null(strstr(r, "cluster_known_nodes:3"));
     /* Cluster-aware clients: -MOVED with Redis's slot (foo: 12182, the
      * {hash tag} decides) and the leader's client address. */
-    assert_string_equal(cmd_wait(&w, c, "CONFIG SET cluster-redirect yes\r\n",
+    assert_string_equal(cmd_wait(w, c, "CONFIG SET cluster-redirect yes\r\n",
                                  1, 10),
                         "+OK\r\n");
     snprintf(want, sizeof(want), "-MOVED 12182 10.0.0.%llu:%llu\r\n",
-             (unsigned long long)leader, (unsigned long long)(7000 + leader));
-    assert_string_equal(cmd_wait(&w, c, "SET foo 1\r\n", 1, 10), want);
+             (unsigned long long)s.leader,
+             (unsigned long long)(7000 + s.leader));
+    assert_string_equal(cmd_wait(w, c, "SET foo 1\r\n", 1, 10), want);
     snprintf(want, sizeof(want), "-MOVED 12182 10.0.0.%llu:%llu\r\n",
-             (unsigned long long)leader, (unsigned long long)(7000 + leader));
-    assert_string_equal(cmd_wait(&w, c, "SET {foo}bar 1\r\n", 1, 10), want);
-    struct io_fake_conn *cl = client(&w, leader);
-    assert_string_equal(cmd_wait(&w, cl, "SET a 1\r\n", 1, 2000), "+OK\r\n");
-    r = cmd_wait(&w, cl, "INFO replication\r\n", 1, 10);
+             (unsigned long long)s.leader,
+             (unsigned long long)(7000 + s.leader));
+    assert_string_equal(cmd_wait(w, c, "SET {foo}bar 1\r\n", 1, 10), want);
+    struct io_fake_conn *cl = client(w, s.leader);
+    assert_string_equal(cmd_wait(w, cl, "SET a 1\r\n", 1, 2000), "+OK\r\n");
+    r = cmd_wait(w, cl, "INFO replication\r\n", 1, 10);
     assert_non_null(strstr(r, "role:master"));
     assert_non_null(strstr(r, "peer0:id="));
     assert_non_null(strstr(r, "lag="));
-    world_fini(&w);
+    world_fini(w);
 }
 
 int main(void)

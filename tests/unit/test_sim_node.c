@@ -50,13 +50,71 @@ static void run_once(const struct sim_node_knobs *k,
     sim_node_adapter_free(a);
 }
 
+/* config_for a run without faults (the group forms and stays whole). */
+static void config_no_faults(uint64_t seed, unsigned nodes,
+                             struct sim_node_knobs *k,
+                             struct sim_run_config *cfg)
+{
+    config_for(seed, nodes, k, cfg);
+    cfg->no_faults = true;
+}
+
+/* Fails the test when the run of seed lost safety (a faulty run may end
+ * otherwise, e.g. unavailable, without failing). */
+static void assert_safe(uint64_t seed, const struct sim_run_result *r)
+{
+    if (r->outcome == SIM_RUN_NOT_LINEARIZABLE ||
+        r->outcome == SIM_RUN_INVARIANT ||
+        r->outcome == SIM_RUN_SETUP_FAILED)
+        fail_msg("seed %llu: %s: %s%s", (unsigned long long)seed,
+                 sim_run_outcome_name(r->outcome), r->invariant,
+                 r->lin.explain);
+}
+
+/* ---- wrappers around the adapter's server ops ----
+ * A wrapper's context begins with the adapter's own ops (`inner`), so the
+ * hooks it does not change pass straight through them. */
+
+/* A new adapter for k whose ops are copied into *inner. */
+static struct sim_node_adapter *adapter_wrapped(const struct sim_node_knobs *k,
+                                                struct sim_server_ops *inner)
+{
+    struct sim_node_adapter *a = sim_node_adapter_new(k);
+    sim_node_adapter_ops(a, inner);
+    return a;
+}
+
+/* Runs cfg over the wrapper's ops, then frees the adapter under it. */
+static void run_wrapped(struct sim_node_adapter *a,
+                        const struct sim_run_config *cfg,
+                        const struct sim_server_ops *ops,
+                        struct sim_run_result *r)
+{
+    sim_run(cfg, ops, r);
+    sim_node_adapter_free(a);
+}
+
+static void *inner_start(void *ctx, struct io *io, unsigned node,
+                         uint16_t port, sim_fatal_fn fatal, void *fatal_ctx)
+{
+    const struct sim_server_ops *in = ctx; /* the wrapper's first member */
+    return in->start(in->ctx, io, node, port, fatal, fatal_ctx);
+}
+
+static void inner_free(void *ctx, void *server)
+{
+    const struct sim_server_ops *in = ctx;
+    in->free(in->ctx, server);
+}
+
+/* ---- tests ---- */
+
 static void three_nodes_without_faults_pass_and_replay(void **state)
 {
     (void)state;
     struct sim_node_knobs k;
     struct sim_run_config cfg;
-    config_for(test_seed(7), 3, &k, &cfg);
-    cfg.no_faults = true;
+    config_no_faults(test_seed(7), 3, &k, &cfg);
     /* The throughput floor below is for Raft's default replication window
      * (one-entry stop-and-wait appends over slow links time out clients). */
     k.append_max_bytes = 1048576;
@@ -87,12 +145,7 @@ static void faulty_runs_keep_safety(void **state)
         config_for(seed, 3, &k, &cfg);
         struct sim_run_result r;
         run_once(&k, &cfg, &r, NULL);
-        if (r.outcome == SIM_RUN_NOT_LINEARIZABLE ||
-            r.outcome == SIM_RUN_INVARIANT ||
-            r.outcome == SIM_RUN_SETUP_FAILED)
-            fail_msg("seed %llu: %s: %s%s", (unsigned long long)seed,
-                     sim_run_outcome_name(r.outcome), r.invariant,
-                     r.lin.explain);
+        assert_safe(seed, &r);
         assert_true(r.replied > 0);
     }
 }
@@ -119,12 +172,7 @@ static void wiped_nodes_rejoin_without_voting_lost_state(void **state)
         struct sim_run_result r;
         struct sim_node_check_stats st;
         run_once(&k, &cfg, &r, &st);
-        if (r.outcome == SIM_RUN_NOT_LINEARIZABLE ||
-            r.outcome == SIM_RUN_INVARIANT ||
-            r.outcome == SIM_RUN_SETUP_FAILED)
-            fail_msg("seed %llu: %s: %s%s", (unsigned long long)seed,
-                     sim_run_outcome_name(r.outcome), r.invariant,
-                     r.lin.explain);
+        assert_safe(seed, &r);
         stops += st.rejoin_crashes;
         wipes += r.wipes;
     }
@@ -136,22 +184,9 @@ static void wiped_nodes_rejoin_without_voting_lost_state(void **state)
  * node 2's cache directly (no log entry): its state then differs from the
  * others' at the next applied index, which the digest check must see. */
 struct tamper {
-    struct sim_server_ops inner;
+    struct sim_server_ops inner; /* first: see inner_start */
     unsigned calls;
 };
-
-static void *t_start(void *ctx, struct io *io, unsigned node, uint16_t port,
-                     sim_fatal_fn fatal, void *fatal_ctx)
-{
-    struct tamper *t = ctx;
-    return t->inner.start(t->inner.ctx, io, node, port, fatal, fatal_ctx);
-}
-
-static void t_free(void *ctx, void *server)
-{
-    struct tamper *t = ctx;
-    t->inner.free(t->inner.ctx, server);
-}
 
 static int t_check(void *ctx, void *const *servers, unsigned count, char *msg,
                    size_t msg_len)
@@ -170,15 +205,13 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
     (void)state;
     struct sim_node_knobs k;
     struct sim_run_config cfg;
-    config_for(test_seed(9), 3, &k, &cfg);
-    cfg.no_faults = true;
-    struct sim_node_adapter *a = sim_node_adapter_new(&k);
+    config_no_faults(test_seed(9), 3, &k, &cfg);
     struct tamper t = {0};
-    sim_node_adapter_ops(a, &t.inner);
+    struct sim_node_adapter *a = adapter_wrapped(&k, &t.inner);
     struct sim_server_ops ops = t.inner;
     ops.ctx = &t;
-    ops.start = t_start;
-    ops.free = t_free;
+    ops.start = inner_start;
+    ops.free = inner_free;
     ops.check = t_check;
     ops.may_crash = NULL;
     ops.describe = NULL;
@@ -188,8 +221,7 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
     ops.restart_at_quiesce = NULL;
     ops.may_change = NULL;
     struct sim_run_result r;
-    sim_run(&cfg, &ops, &r);
-    sim_node_adapter_free(a);
+    run_wrapped(a, &cfg, &ops, &r);
     assert_int_equal(r.outcome, SIM_RUN_INVARIANT);
     assert_non_null(strstr(r.invariant, "replica state"));
 }
@@ -202,7 +234,7 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
  * majority, and damage that an intact voter's removal in flight would
  * make fatal; removals of damaged voters always pass. */
 struct limit_probe {
-    struct sim_server_ops inner;
+    struct sim_server_ops inner; /* first: see inner_start */
     unsigned calls;
     bool asked;
     bool got[10];
@@ -232,41 +264,25 @@ static int lp_check(void *ctx, void *const *servers, unsigned count,
     return in->check(a, servers, count, msg, msg_len);
 }
 
-static void lp_free(void *ctx, void *server)
-{
-    struct limit_probe *p = ctx;
-    p->inner.free(p->inner.ctx, server);
-}
-
-static void *lp_start(void *ctx, struct io *io, unsigned node, uint16_t port,
-                      sim_fatal_fn fatal, void *fatal_ctx)
-{
-    struct limit_probe *p = ctx;
-    return p->inner.start(p->inner.ctx, io, node, port, fatal, fatal_ctx);
-}
-
 static void membership_changes_keep_the_disk_fault_limit(void **state)
 {
     (void)state;
     struct sim_node_knobs k;
     struct sim_run_config cfg;
-    config_for(test_seed(11), 5, &k, &cfg);
+    config_no_faults(test_seed(11), 5, &k, &cfg);
     k.durability = CONFIG_DURABILITY_FSYNC;
     k.wipe_pct = 0;
-    cfg.no_faults = true;
-    struct sim_node_adapter *a = sim_node_adapter_new(&k);
     struct limit_probe p = {0};
-    sim_node_adapter_ops(a, &p.inner);
+    struct sim_node_adapter *a = adapter_wrapped(&k, &p.inner);
     assert_non_null(p.inner.may_change);
     struct sim_server_ops ops = {0};
     ops.name = p.inner.name;
     ops.ctx = &p;
-    ops.start = lp_start;
-    ops.free = lp_free;
+    ops.start = inner_start;
+    ops.free = inner_free;
     ops.check = lp_check;
     struct sim_run_result r;
-    sim_run(&cfg, &ops, &r);
-    sim_node_adapter_free(a);
+    run_wrapped(a, &cfg, &ops, &r);
     assert_true(p.asked);
     static const bool want[10] = {true,  true,  true, false, true,
                                   false, true,  false, true, false};
