@@ -1001,9 +1001,9 @@ static int disk_watch(struct sim_node_adapter *a, struct server *s,
     struct cluster *c = node_cluster(s->n);
     if (c == NULL)
         return 0;
-    struct cluster_status cs;
-    cluster_status_get(c, &cs);
-    sd->recovering = cs.recovering;
+    /* cluster_status_get's fields, read in place: it copies the whole
+     * configuration, and this runs for every node after every event. */
+    sd->recovering = c->recovering || c->starting;
     if (c->raft == NULL || node_failed(s->n))
         return 0;
     if (sd->rejoining && c->recovering && c->rejoin_acked) {
@@ -1015,14 +1015,20 @@ static int disk_watch(struct sim_node_adapter *a, struct server *s,
      * whose votes and log it lost (a wipe before the group ever had a
      * term lost nothing: bootstrapping again is fine). */
     bool new_conf = sd->ack_index != 0 && c->raft->conf_index > sd->ack_index;
-    if (sd->rejoining && sd->lost_state && cs.voter && !cs.recovering &&
+    bool voter = false;
+    if (sd->rejoining) {
+        const struct raft_member *m =
+            raft_conf_find(&c->raft->conf, c->self_id);
+        voter = m != NULL && m->role == RAFT_VOTER;
+    }
+    if (sd->rejoining && sd->lost_state && voter && !sd->recovering &&
         !new_conf)
         FAIL("node %u was wiped and is not re-admitted (re-admission at "
              "index %llu) but acts as a voter with the configuration at "
              "index %llu (its old incarnation's)", s->slot + 1,
              (unsigned long long)sd->ack_index,
              (unsigned long long)c->raft->conf_index);
-    if (sd->rejoining && cs.voter && !cs.recovering) {
+    if (sd->rejoining && voter && !sd->recovering) {
         sd->rejoining = false;
         sd->ack_index = 0;
         a->st.rejoined++;
