@@ -122,6 +122,7 @@ struct sim_node_adapter {
     struct slot_disk disk[SIM_HOSTS_MAX];
     struct cairn_rng wipe_rng;
     char disk_bug[200]; /* found at a restart; the next check reports it */
+    bool started;       /* a server started since the last whole check */
 };
 
 /* ---- knobs ---- */
@@ -349,6 +350,7 @@ static void *adapter_start(void *ctx, struct io *io, unsigned slot,
     }
     node_set_shutdown_cb(s->n, on_node_stop, s);
     s->start_corrupt = a->disk[slot].corruptions;
+    a->started = true;
     return s;
 }
 
@@ -623,9 +625,17 @@ static int disk_watch(struct sim_node_adapter *a, struct server *s,
  * of a later term has committed anything (the lease rests on that).  Judged
  * only when the leader stepped during this millisecond of its clock, so its
  * view of the lease is current (a stale raft->now would extend it). */
-static int check_leases(void *const *servers, unsigned count, char *msg,
-                        size_t msg_len)
+static int check_leases(void *const *servers, unsigned count, unsigned only,
+                        char *msg, size_t msg_len)
 {
+    /* Limited to the pairs with node `only` (when below count): both
+     * sides are leaders, so a follower's event has nothing to judge. */
+    if (only < count) {
+        struct server *k = servers[only];
+        const struct raft *rk = k != NULL ? node_raft(k) : NULL;
+        if (rk == NULL || rk->role != RAFT_LEADER)
+            return 0;
+    }
     for (unsigned i = 0; i < count; i++) {
         struct server *s = servers[i];
         const struct raft *x = s != NULL ? node_raft(s) : NULL;
@@ -633,6 +643,8 @@ static int check_leases(void *const *servers, unsigned count, char *msg,
             x->now != cluster_now(node_cluster(s->n)) || !raft_lease_valid(x))
             continue;
         for (unsigned j = 0; j < count; j++) {
+            if (only < count && i != only && j != only)
+                continue;
             struct server *o = servers[j];
             const struct raft *y = o != NULL ? node_raft(o) : NULL;
             if (y == NULL || y->role != RAFT_LEADER || y->term <= x->term ||
@@ -649,10 +661,32 @@ static int check_leases(void *const *servers, unsigned count, char *msg,
     return 0;
 }
 
-static int adapter_check(void *ctx, void *const *servers, unsigned count,
-                         char *msg, size_t msg_len)
+/* Log Matching for slots i and j (j < i) when either log's end moved
+ * since the pair's last look (check_node records each log's end in seen). */
+static int check_pair_moved(struct sim_node_adapter *a, struct server *s,
+                            struct server *o, unsigned i, unsigned j,
+                            char *msg, size_t msg_len)
 {
-    struct sim_node_adapter *a = ctx;
+    const struct raft *ri = node_raft(s);
+    const struct raft *rj = o != NULL ? node_raft(o) : NULL;
+    if (ri == NULL || rj == NULL)
+        return 0;
+    uint64_t *seen = a->pair_seen[i][j];
+    uint64_t now[4] = {s->seen.last_index, s->seen.last_term,
+                       o->seen.last_index, o->seen.last_term};
+    if (memcmp(seen, now, sizeof(now)) == 0)
+        return 0;
+    memcpy(seen, now, sizeof(now));
+    return check_pair(ri, rj, s->slot + 1, o->slot + 1, msg, msg_len);
+}
+
+/* The checks of every node, or only of what node `only` (below count) can
+ * have moved: the others then keep only their per-check disk draws
+ * (disk_watch of a rejoining node), in the same order as a whole check. */
+static int check_servers(struct sim_node_adapter *a, void *const *servers,
+                         unsigned count, unsigned only, char *msg,
+                         size_t msg_len)
+{
     a->st.checks++;
     if (a->disk_bug[0] != '\0') {
         snprintf(msg, msg_len, "%s", a->disk_bug);
@@ -662,6 +696,17 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
         struct server *s = servers[i];
         if (s == NULL)
             continue;
+        if (only < count && i != only) {
+            if (a->disk[s->slot].rejoining &&
+                disk_watch(a, s, msg, msg_len) != 0)
+                return 1;
+            ASSERT_SLOW(node_raft(s) == NULL ||
+                        node_unchanged(s, node_raft(s)));
+            if (only < i &&
+                check_pair_moved(a, s, servers[only], i, only, msg, msg_len))
+                return 1;
+            continue;
+        }
         if (disk_watch(a, s, msg, msg_len) != 0)
             return 1;
         if (node_failed(s->n) && !s->fatal_sent) {
@@ -673,24 +718,37 @@ static int adapter_check(void *ctx, void *const *servers, unsigned count,
         const struct raft *ri = node_raft(s);
         if (ri != NULL)
             a->st.max_term = CAIRN_MAX(a->st.max_term, ri->term);
-        for (unsigned j = 0; ri != NULL && j < i; j++) {
-            struct server *o = servers[j];
-            const struct raft *rj = o != NULL ? node_raft(o) : NULL;
-            if (rj == NULL)
-                continue;
-            /* Logs unchanged since the last look: nothing new to match
-             * (check_node just recorded both logs' ends in seen). */
-            uint64_t *seen = a->pair_seen[i][j];
-            uint64_t now[4] = {s->seen.last_index, s->seen.last_term,
-                               o->seen.last_index, o->seen.last_term};
-            if (memcmp(seen, now, sizeof(now)) == 0)
-                continue;
-            memcpy(seen, now, sizeof(now));
-            if (check_pair(ri, rj, s->slot + 1, o->slot + 1, msg, msg_len))
+        for (unsigned j = 0; ri != NULL && j < i; j++)
+            if (check_pair_moved(a, s, servers[j], i, j, msg, msg_len))
                 return 1;
-        }
     }
-    return check_leases(servers, count, msg, msg_len);
+    return check_leases(servers, count, only, msg, msg_len);
+}
+
+static int adapter_check(void *ctx, void *const *servers, unsigned count,
+                         char *msg, size_t msg_len)
+{
+    struct sim_node_adapter *a = ctx;
+    a->started = false;
+    return check_servers(a, servers, count, SIM_NODE_NONE, msg, msg_len);
+}
+
+/* After an event addressed to server `node`: only that node's state can
+ * have moved.  A node's code runs only in events addressed to it (io
+ * callbacks: timers, its disk's completions, bytes and eofs arriving at
+ * its end, each scheduled as an event of its host; sim_io never calls
+ * back from inside a call), so the other nodes are as the last check
+ * left them, and a check of them would find what it found then.  Unowned
+ * events (faults, restarts, phases) and the first check after a server
+ * started get the whole check. */
+static int adapter_check_event(void *ctx, void *const *servers,
+                               unsigned count, unsigned node, char *msg,
+                               size_t msg_len)
+{
+    struct sim_node_adapter *a = ctx;
+    if (node >= count || a->started)
+        return adapter_check(ctx, servers, count, msg, msg_len);
+    return check_servers(a, servers, count, node, msg, msg_len);
 }
 
 /* A node that holds a log it acknowledges entries with: up, formed, and
@@ -1001,9 +1059,9 @@ static int disk_watch(struct sim_node_adapter *a, struct server *s,
     struct cluster *c = node_cluster(s->n);
     if (c == NULL)
         return 0;
-    struct cluster_status cs;
-    cluster_status_get(c, &cs);
-    sd->recovering = cs.recovering;
+    /* cluster_status_get's fields, read in place: it copies the whole
+     * configuration, and this runs for every node after every event. */
+    sd->recovering = c->recovering || c->starting;
     if (c->raft == NULL || node_failed(s->n))
         return 0;
     if (sd->rejoining && c->recovering && c->rejoin_acked) {
@@ -1015,14 +1073,20 @@ static int disk_watch(struct sim_node_adapter *a, struct server *s,
      * whose votes and log it lost (a wipe before the group ever had a
      * term lost nothing: bootstrapping again is fine). */
     bool new_conf = sd->ack_index != 0 && c->raft->conf_index > sd->ack_index;
-    if (sd->rejoining && sd->lost_state && cs.voter && !cs.recovering &&
+    bool voter = false;
+    if (sd->rejoining) {
+        const struct raft_member *m =
+            raft_conf_find(&c->raft->conf, c->self_id);
+        voter = m != NULL && m->role == RAFT_VOTER;
+    }
+    if (sd->rejoining && sd->lost_state && voter && !sd->recovering &&
         !new_conf)
         FAIL("node %u was wiped and is not re-admitted (re-admission at "
              "index %llu) but acts as a voter with the configuration at "
              "index %llu (its old incarnation's)", s->slot + 1,
              (unsigned long long)sd->ack_index,
              (unsigned long long)c->raft->conf_index);
-    if (sd->rejoining && cs.voter && !cs.recovering) {
+    if (sd->rejoining && voter && !sd->recovering) {
         sd->rejoining = false;
         sd->ack_index = 0;
         a->st.rejoined++;
@@ -1117,6 +1181,7 @@ void sim_node_adapter_ops(struct sim_node_adapter *a,
     out->start = adapter_start;
     out->free = adapter_free;
     out->check = adapter_check;
+    out->check_event = adapter_check_event;
     out->may_crash = adapter_may_crash;
     out->describe = adapter_describe;
     out->leader = adapter_leader;

@@ -270,8 +270,13 @@ static void check_after_event(void *ctx, unsigned node)
         return;
     void *servers[SIM_HOSTS_MAX];
     servers_get(r, servers);
-    if (r->ops->check(r->ops->ctx, servers, r->cfg->nodes, r->invariant,
-                      sizeof(r->invariant)) != 0) {
+    int rc = r->ops->check_event != NULL
+                 ? r->ops->check_event(r->ops->ctx, servers, r->cfg->nodes,
+                                       node, r->invariant,
+                                       sizeof(r->invariant))
+                 : r->ops->check(r->ops->ctx, servers, r->cfg->nodes,
+                                 r->invariant, sizeof(r->invariant));
+    if (rc != 0) {
         r->invariant_failed = true;
         sim_world_stop(r->w);
     }

@@ -45,6 +45,13 @@ struct sim_server_ops {
      * run stops at once as SIM_RUN_INVARIANT. */
     int (*check)(void *ctx, void *const *servers, unsigned count, char *msg,
                  size_t msg_len);
+    /* Optional, with check: the check after an event addressed to server
+     * node (SIM_NODE_NONE: an unowned event), which may limit itself to
+     * what that event can have changed; the runner calls it instead of
+     * check after each event.  Ops that wrap another server's must replace
+     * or clear it along with check. */
+    int (*check_event)(void *ctx, void *const *servers, unsigned count,
+                       unsigned node, char *msg, size_t msg_len);
     /* Optional: one line about a server's state for failure reports. */
     void (*describe)(void *ctx, void *server, char *out, size_t len);
     /* Optional: may node crash now (servers as for check)?  A server whose

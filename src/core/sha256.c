@@ -45,12 +45,13 @@ static void store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
-/* Wipes memory in a way the compiler may not drop as a dead store. */
+/* Wipes memory in a way the compiler may not drop as a dead store: the
+ * empty asm claims to read the memory, so the memset must happen (one
+ * wide store per word instead of a volatile store per byte). */
 static void wipe(void *p, size_t n)
 {
-    volatile uint8_t *v = p;
-    while (n--)
-        *v++ = 0;
+    memset(p, 0, n);
+    __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 
 /* §6.2.2: processes one 64-byte block into the hash state. */

@@ -213,6 +213,7 @@ static void a_replica_changed_outside_the_log_is_caught(void **state)
     ops.start = inner_start;
     ops.free = inner_free;
     ops.check = t_check;
+    ops.check_event = NULL; /* every check goes through t_check */
     ops.may_crash = NULL;
     ops.describe = NULL;
     ops.may_corrupt = NULL; /* every hook takes the adapter as ctx */
