@@ -67,12 +67,16 @@ static int64_t stamp(struct cluster *c)
     return ts;
 }
 
-static void entry_begin(struct cluster *c, size_t *count_at, int64_t ts)
+/* Appends an entry header (version, timestamp, record count 0) to b and
+ * returns where the count is (entry_count_set).  A buffer that cannot grow
+ * gets less than ENTRY_HEADER bytes: callers that did not reserve check. */
+static size_t entry_begin(struct buf *b, int64_t ts)
 {
-    (void)put_u8(&c->pbuild, ENTRY_VERSION);
-    (void)put_u64(&c->pbuild, (uint64_t)ts);
-    *count_at = c->pbuild.len;
-    (void)put_u32(&c->pbuild, 0);
+    (void)put_u8(b, ENTRY_VERSION);
+    (void)put_u64(b, (uint64_t)ts);
+    size_t count_at = b->len;
+    (void)put_u32(b, 0);
+    return count_at;
 }
 
 static void entry_count_set(struct cluster *c, size_t at, uint32_t n)
@@ -104,7 +108,7 @@ static uint32_t build_entries(struct cluster *c, size_t *n_ops)
             if (buf_reserve(&c->pbuild, ENTRY_HEADER) != 0)
                 break;
             c->pstart[n_entries++] = c->pbuild.len;
-            entry_begin(c, &count_at, ts);
+            count_at = entry_begin(&c->pbuild, ts);
             in_entry = 0;
         }
         if (buf_reserve(&c->pbuild, REC_HEADER + op->cmd.len) != 0)
@@ -374,9 +378,7 @@ void cluster_expire_propose(struct cluster *c)
     struct buf *b = &c->expire_entry;
     buf_clear(b);
     int64_t ts = stamp(c);
-    (void)put_u8(b, ENTRY_VERSION);
-    (void)put_u64(b, (uint64_t)ts);
-    (void)put_u32(b, 0);
+    (void)entry_begin(b, ts);
     if (b->len != ENTRY_HEADER)
         return;
     c->expire_count = 0;
@@ -464,9 +466,7 @@ void cluster_evict_propose(struct cluster *c)
     struct buf *b = &c->expire_entry;
     buf_clear(b);
     int64_t now = stamp(c);
-    (void)put_u8(b, ENTRY_VERSION);
-    (void)put_u64(b, (uint64_t)now);
-    (void)put_u32(b, 0);
+    (void)entry_begin(b, now);
     if (b->len != ENTRY_HEADER)
         return;
     /* Enough keys to get under the limit at the current average key size
