@@ -169,18 +169,29 @@ static void member_reply(struct cmd_ctx *c, int rc)
         resp_reply_errorf(c->w, "ERR %s", cairn_strerror(rc));
 }
 
-static void cluster_addnode_cmd(struct cmd_ctx *c)
+/* The cluster and the node id a membership command names (argv[2]); with
+ * not_self, this node is refused: it is a member already, and adding or
+ * promoting it would make the leader re-admit (and message) itself.
+ * Replies and returns NULL when there is nothing to do. */
+static struct cluster *member_target(struct cmd_ctx *c, uint64_t *id,
+                                     bool not_self)
 {
     struct cluster *cl = cluster_of(c);
-    uint64_t id;
-    if (cl == NULL || !parse_id(c, 2, &id))
-        return;
-    /* This node is a member already; adding it again would make the leader
-     * re-admit (and message) itself. */
-    if (id == cl->self_id) {
+    if (cl == NULL || !parse_id(c, 2, id))
+        return NULL;
+    if (not_self && *id == cl->self_id) {
         resp_reply_error(c->w, "ERR node is this node; it is a member already");
-        return;
+        return NULL;
     }
+    return cl;
+}
+
+static void cluster_addnode_cmd(struct cmd_ctx *c)
+{
+    uint64_t id;
+    struct cluster *cl = member_target(c, &id, true);
+    if (cl == NULL)
+        return;
     if (!cluster_is_leader(cl)) {
         member_reply(c, CAIRN_ENOTLEADER);
         return;
@@ -212,23 +223,19 @@ static void cluster_addnode_cmd(struct cmd_ctx *c)
 
 static void cluster_delnode_cmd(struct cmd_ctx *c)
 {
-    struct cluster *cl = cluster_of(c);
     uint64_t id;
-    if (cl == NULL || !parse_id(c, 2, &id))
+    struct cluster *cl = member_target(c, &id, false);
+    if (cl == NULL)
         return;
     member_reply(c, cluster_member_change(cl, RAFT_CHANGE_REMOVE, id));
 }
 
 static void cluster_promote_cmd(struct cmd_ctx *c)
 {
-    struct cluster *cl = cluster_of(c);
     uint64_t id;
-    if (cl == NULL || !parse_id(c, 2, &id))
+    struct cluster *cl = member_target(c, &id, true);
+    if (cl == NULL)
         return;
-    if (id == cl->self_id) {
-        resp_reply_error(c->w, "ERR node is this node; it is a member already");
-        return;
-    }
     member_reply(c, cluster_member_change(cl, RAFT_CHANGE_PROMOTE, id));
 }
 
